@@ -1,0 +1,40 @@
+/* The tiny runtime every guest in guests/ links against: port I/O, the serial console and
+ * the exit port.  Freestanding: no libc, no SSE, no red zone. */
+#ifndef GUEST_H
+#define GUEST_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "hopvm/guest_abi.h"
+
+static inline void outb(uint16_t port, uint8_t value)
+{
+	__asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+	uint8_t value;
+
+	__asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
+	return value;
+}
+
+static inline void outl(uint16_t port, uint32_t value)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port));
+}
+
+void serial_putc(char c);
+void serial_puts(const char *s);
+/* A small printf: %s %c %d %u %x %lu %lx %llu %llx %p and %%. */
+void serial_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Ends the VM through the debug-exit port with the given status; never returns. */
+__attribute__((noreturn)) void guest_exit(uint8_t status);
+
+/* Each guest defines this; its return value becomes the exit status. */
+int guest_main(void);
+
+#endif

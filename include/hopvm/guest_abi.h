@@ -1,0 +1,17 @@
+/* The few facts hopvm and the guests in guests/ both rely on.
+ * Guests include this file too, so it holds plain #defines only. */
+#ifndef HOPVM_GUEST_ABI_H
+#define HOPVM_GUEST_ABI_H
+
+/* COM1, a 16550 UART: the guest's console. */
+#define GUEST_ABI_COM1_PORT 0x3f8
+#define GUEST_ABI_COM1_IRQ 4
+
+/* The port of QEMU's isa-debug-exit device: a write of V ends the VM with status V, so test
+ * kernels written for QEMU run unchanged. */
+#define GUEST_ABI_DEBUG_EXIT_PORT 0xf4
+
+/* ELF guests are linked here (1 MiB): everything below is hopvm's boot area. */
+#define GUEST_ABI_ELF_LOAD_ADDR 0x100000
+
+#endif

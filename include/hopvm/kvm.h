@@ -1,0 +1,40 @@
+/* Thin wrappers over the KVM ioctls, one function per ioctl.
+ *
+ * Each returns the ioctl's non-negative result or a negative errno, and on failure leaves a
+ * message naming the ioctl in err_msg() ("KVM_CREATE_VM: Cannot allocate memory").  Nothing
+ * else in hopvm calls ioctl() on a KVM file descriptor. */
+#ifndef HOPVM_KVM_H
+#define HOPVM_KVM_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+
+#define KVM_DEVICE_PATH "/dev/kvm"
+#define KVM_EXPECTED_API_VERSION 12
+
+/* Opens /dev/kvm; on failure the message says how to get KVM (or the sandbox). */
+int kvm_open(void) __attribute__((warn_unused_result));
+
+/* System ioctls, on the /dev/kvm descriptor. */
+int kvm_get_api_version(int kvm_fd);
+int kvm_check_extension(int fd, long cap);
+int kvm_get_vcpu_mmap_size(int kvm_fd);
+int kvm_create_vm(int kvm_fd);
+/* Allocates *cpuid (free() it), growing the buffer until the kernel's list fits. */
+int kvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **cpuid);
+
+/* VM ioctls. */
+int kvm_set_user_memory_region(int vm_fd, const struct kvm_userspace_memory_region *region);
+int kvm_set_tss_addr(int vm_fd, uint64_t addr);
+int kvm_set_identity_map_addr(int vm_fd, uint64_t addr);
+int kvm_create_vcpu(int vm_fd, unsigned id);
+
+/* vCPU ioctls.  kvm_run() returns -EINTR quietly: a signal asked the vCPU to look up. */
+int kvm_run(int vcpu_fd);
+int kvm_get_regs(int vcpu_fd, struct kvm_regs *regs);
+int kvm_set_regs(int vcpu_fd, const struct kvm_regs *regs);
+int kvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs);
+int kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs);
+int kvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid2 *cpuid);
+
+#endif

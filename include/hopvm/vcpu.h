@@ -1,0 +1,48 @@
+/* A virtual CPU: its KVM file descriptor, its shared kvm_run page, and the thread that runs it.
+ *
+ * vcpu_handle_exit() takes a plain struct kvm_run so unit tests can feed it made-up exits. */
+#ifndef HOPVM_VCPU_H
+#define HOPVM_VCPU_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "hopvm/boot.h"
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+};
+
+enum vcpu_action {
+	VCPU_CONTINUE,
+	VCPU_STOP,
+};
+
+int vcpu_create(struct vm *vm, unsigned id, struct vcpu *vcpu) __attribute__((warn_unused_result));
+void vcpu_destroy(struct vcpu *vcpu);
+
+/* Puts the vCPU in the state the boot loader chose (long mode at info->entry). */
+int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *info)
+	__attribute__((warn_unused_result));
+
+/* Handles one exit; on anything fatal, asks the VM to stop and returns VCPU_STOP. */
+enum vcpu_action vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run);
+
+/* Starts the vCPU's thread, which runs until the VM stops. */
+int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
+
+/* Makes a vCPU blocked in KVM_RUN return so it sees a stop request. */
+void vcpu_kick(struct vcpu *vcpu);
+
+/* Installs the (empty) signal handler vcpu_kick() relies on; once per process. */
+int vcpu_install_kick_signal(void) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,87 @@
+/* The virtual machine: guest memory, the buses and their devices, the vCPUs, and the one
+ * place that decides when the VM stops and with which status.
+ *
+ * Life cycle, in the order main() calls it:
+ *   vm_init()       memory, buses, devices: no KVM needed, so image errors show first
+ *   boot_load_image() on vm->mem
+ *   vm_create_kvm() opens /dev/kvm, creates the VM, maps memory, creates the vCPUs
+ *   vm_run()        starts a thread per vCPU and waits until something stops the VM
+ *   vm_destroy() */
+#ifndef HOPVM_VM_H
+#define HOPVM_VM_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hopvm/boot.h"
+#include "hopvm/bus.h"
+#include "hopvm/debug_exit.h"
+#include "hopvm/memory.h"
+#include "hopvm/uart_16550.h"
+
+/* hopvm's exit statuses besides the guest's own (documented in the README). */
+enum hopvm_exit_status {
+	HOPVM_EXIT_ERROR = 1,		/* hopvm or KVM failed */
+	HOPVM_EXIT_USAGE = 2,		/* bad command line */
+	HOPVM_EXIT_GUEST_HALTED = 100,	/* HLT with nothing left to wake the vCPU */
+	HOPVM_EXIT_TRIPLE_FAULT = 101,	/* KVM_EXIT_SHUTDOWN */
+	HOPVM_EXIT_FAIL_ENTRY = 102,	/* KVM_EXIT_FAIL_ENTRY */
+	HOPVM_EXIT_INTERNAL_ERROR = 103,	/* KVM_EXIT_INTERNAL_ERROR */
+	HOPVM_EXIT_UNHANDLED = 104,	/* an exit reason hopvm does not handle */
+	HOPVM_EXIT_GUEST_CRASH = 105,	/* KVM_SYSTEM_EVENT_CRASH */
+};
+
+struct vcpu;
+
+struct vm_config {
+	uint64_t ram_size;
+	unsigned nr_vcpus;
+	bool qemu_exit_status;	/* debug-exit value V gives (V << 1) | 1, as in QEMU */
+	bool verbose;
+	int console_fd;		/* where COM1's output goes */
+};
+
+struct vm {
+	struct vm_config cfg;
+	int kvm_fd;
+	int vm_fd;
+	int vcpu_mmap_size;
+	struct kvm_cpuid2 *cpuid;
+
+	struct guest_mem mem;
+	struct bus pio_bus;
+	struct bus mmio_bus;
+	struct uart_16550 com1;
+	struct debug_exit debug_exit;
+
+	struct vcpu *vcpus;
+	unsigned nr_vcpus;	/* created so far */
+
+	pthread_mutex_t stop_lock;
+	pthread_cond_t stop_cond;
+	bool stop_requested;
+	int exit_status;
+	char stop_message[512];	/* why the VM stopped, if not by the guest's own wish */
+
+	uint64_t unmapped_ports_logged[65536 / 64];
+	unsigned unmapped_mmio_logged;
+};
+
+int vm_init(struct vm *vm, const struct vm_config *cfg) __attribute__((warn_unused_result));
+int vm_create_kvm(struct vm *vm) __attribute__((warn_unused_result));
+
+/* Runs the VM from the boot state in info until it stops; returns hopvm's exit status and
+ * leaves any message for the user in vm->stop_message. */
+int vm_run(struct vm *vm, const struct boot_info *info);
+
+/* Asks the VM to stop with the given exit status.  The first request wins; message (printf
+ * format, may be NULL) says why, for the user.  Safe from any thread. */
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+bool vm_stop_requested(struct vm *vm);
+
+void vm_destroy(struct vm *vm);
+
+#endif

@@ -1,0 +1,41 @@
+/* x86 machine set-up that firmware or a boot loader would do: the boot area's GDT and page
+ * tables, and the vCPU registers for entering a guest in 64-bit long mode.
+ *
+ * Boot area layout (guest-physical, all below BOOT_AREA_END):
+ *   0x0500  GDT: null, 64-bit code (0x08), data (0x10), TSS (0x18)
+ *   0x1000  PML4, 0x2000 PDPT, 0x3000-0x6fff four page directories: 0-4 GiB identity-mapped
+ *           with 2 MiB pages, so the MMIO hole (LAPIC, IOAPIC) is reachable too. */
+#ifndef HOPVM_X86_H
+#define HOPVM_X86_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+
+#include "hopvm/memory.h"
+
+#define X86_BOOT_GDT_ADDR 0x500ULL
+#define X86_BOOT_PML4_ADDR 0x1000ULL
+#define X86_BOOT_PDPT_ADDR 0x2000ULL
+#define X86_BOOT_PD_ADDR 0x3000ULL
+#define X86_BOOT_IDENTITY_GIB 4
+
+#define X86_SEL_CODE64 0x08
+#define X86_SEL_DATA 0x10
+#define X86_SEL_TSS 0x18
+
+/* KVM needs three pages for the TSS on Intel (real-mode emulation) and one for the EPT
+ * identity map; both go just below the BIOS area at the top of 4 GiB, as in QEMU. */
+#define X86_KVM_TSS_ADDR 0xfffbd000ULL
+#define X86_KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+
+/* Writes the GDT and identity page tables into the boot area. */
+int x86_write_boot_tables(struct guest_mem *mem) __attribute__((warn_unused_result));
+
+/* Fills the segment, control and table registers for long mode with paging on, using the
+ * tables x86_write_boot_tables() wrote.  Leaves the other fields of *sregs alone. */
+void x86_long_mode_sregs(struct kvm_sregs *sregs);
+
+/* Sets the general registers to start at entry with interrupts off. */
+void x86_long_mode_regs(struct kvm_regs *regs, uint64_t entry);
+
+#endif

@@ -1,0 +1,96 @@
+#include <errno.h>
+#include <string.h>
+
+#include "hopvm/boot.h"
+#include "hopvm/error.h"
+#include "hopvm/x86.h"
+
+#define CR0_PE (1ULL << 0)
+#define CR0_MP (1ULL << 1)
+#define CR0_ET (1ULL << 4)
+#define CR0_NE (1ULL << 5)
+#define CR0_WP (1ULL << 16)
+#define CR0_PG (1ULL << 31)
+#define CR4_PAE (1ULL << 5)
+#define EFER_LME (1ULL << 8)
+#define EFER_LMA (1ULL << 10)
+
+#define PTE_PRESENT (1ULL << 0)
+#define PTE_WRITE (1ULL << 1)
+#define PTE_LARGE (1ULL << 7)
+
+/* Flat descriptors: base 0, limit 4 GiB, granularity 4 KiB. */
+#define GDT_CODE64 0x00af9b000000ffffULL	/* present, DPL 0, execute/read, L=1 */
+#define GDT_DATA 0x00cf93000000ffffULL	/* present, DPL 0, read/write, D/B=1 */
+#define TSS_LIMIT 0x67
+#define TSS_TYPE_BUSY64 11
+
+_Static_assert(X86_BOOT_PD_ADDR + X86_BOOT_IDENTITY_GIB * 4096 <= BOOT_AREA_END,
+	       "page tables must fit in the boot area");
+
+int x86_write_boot_tables(struct guest_mem *mem)
+{
+	/* A 64-bit TSS descriptor takes two GDT slots; its base is 0 and nothing uses it, but
+	 * VMX refuses to enter a guest whose TR is not a busy TSS. */
+	const uint64_t gdt[5] = {
+		0, GDT_CODE64, GDT_DATA,
+		TSS_LIMIT | ((uint64_t)(0x80 | TSS_TYPE_BUSY64) << 40), 0,
+	};
+	uint64_t pml4e = X86_BOOT_PDPT_ADDR | PTE_PRESENT | PTE_WRITE;
+	uint64_t pdpt[X86_BOOT_IDENTITY_GIB];
+	uint64_t pd[512];
+	int ret = 0;
+
+	ret |= guest_mem_zero(mem, 0, BOOT_AREA_END);
+	ret |= guest_mem_write(mem, X86_BOOT_GDT_ADDR, gdt, sizeof(gdt));
+	ret |= guest_mem_write(mem, X86_BOOT_PML4_ADDR, &pml4e, sizeof(pml4e));
+	for (unsigned g = 0; g < X86_BOOT_IDENTITY_GIB; g++) {
+		uint64_t pd_addr = X86_BOOT_PD_ADDR + g * 4096ULL;
+
+		pdpt[g] = pd_addr | PTE_PRESENT | PTE_WRITE;
+		for (unsigned i = 0; i < 512; i++)
+			pd[i] = (((uint64_t)g << 30) + ((uint64_t)i << 21)) | PTE_PRESENT |
+				PTE_WRITE | PTE_LARGE;
+		ret |= guest_mem_write(mem, pd_addr, pd, sizeof(pd));
+	}
+	ret |= guest_mem_write(mem, X86_BOOT_PDPT_ADDR, pdpt, sizeof(pdpt));
+	if (ret != 0)
+		return err_set(-EFAULT, "guest RAM is too small for the boot page tables");
+	return 0;
+}
+
+static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, uint8_t l, uint8_t db)
+{
+	return (struct kvm_segment){
+		.base = 0, .limit = 0xffffffff, .selector = selector, .type = type,
+		.present = 1, .dpl = 0, .db = db, .s = 1, .l = l, .g = 1,
+	};
+}
+
+void x86_long_mode_sregs(struct kvm_sregs *sregs)
+{
+	struct kvm_segment data = flat_segment(X86_SEL_DATA, 3, 0, 1);
+
+	sregs->cs = flat_segment(X86_SEL_CODE64, 11, 1, 0);
+	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = data;
+	sregs->tr = (struct kvm_segment){
+		.base = 0, .limit = TSS_LIMIT, .selector = X86_SEL_TSS,
+		.type = TSS_TYPE_BUSY64, .present = 1,
+	};
+	sregs->ldt = (struct kvm_segment){ .unusable = 1, .type = 2, .present = 1 };
+	sregs->gdt.base = X86_BOOT_GDT_ADDR;
+	sregs->gdt.limit = 5 * 8 - 1;
+	sregs->idt.base = 0;
+	sregs->idt.limit = 0;	/* no IDT yet: any exception before the guest loads one is fatal */
+	sregs->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+	sregs->cr3 = X86_BOOT_PML4_ADDR;
+	sregs->cr4 = CR4_PAE;
+	sregs->efer = EFER_LME | EFER_LMA;
+}
+
+void x86_long_mode_regs(struct kvm_regs *regs, uint64_t entry)
+{
+	memset(regs, 0, sizeof(*regs));
+	regs->rip = entry;
+	regs->rflags = 0x2;	/* bit 1 is reserved and always set; IF clear */
+}

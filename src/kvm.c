@@ -1,0 +1,157 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "hopvm/error.h"
+#include "hopvm/kvm.h"
+
+static int kvm_ioctl_named(int fd, unsigned long cmd, const char *name, unsigned long arg)
+{
+	int ret;
+
+	do {
+		ret = ioctl(fd, cmd, arg);
+	} while (ret < 0 && errno == EINTR);
+	if (ret < 0)
+		return err_set(-errno, "%s: %s", name, strerror(errno));
+	return ret;
+}
+
+/* An ioctl whose argument is a pointer: the compiler checks the pointee's size against the
+ * size encoded in the ioctl number, as the KVM selftests do. */
+#define KVM_IOCTL_PTR(fd, cmd, ptr)                                                     \
+	({                                                                               \
+		_Static_assert(_IOC_SIZE(cmd) == sizeof(*(ptr)), #cmd " argument size"); \
+		kvm_ioctl_named(fd, cmd, #cmd, (unsigned long)(ptr));                      \
+	})
+
+/* An ioctl whose argument is a plain value (or none). */
+#define KVM_IOCTL_VAL(fd, cmd, val) kvm_ioctl_named(fd, cmd, #cmd, (unsigned long)(val))
+
+int kvm_open(void)
+{
+	int fd = open(KVM_DEVICE_PATH, O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0)
+		return fd;
+	switch (errno) {
+	case ENOENT:
+	case ENXIO:
+	case ENODEV:
+		return err_set(-errno, "%s does not exist: this machine has no KVM (load kvm-intel "
+			       "or kvm-amd, enable virtualization in the firmware, or run it "
+			       "through tools/kvm-sandbox)", KVM_DEVICE_PATH);
+	case EACCES:
+	case EPERM:
+		return err_set(-errno, "no permission to open %s: add your user to the 'kvm' "
+			       "group (usermod -aG kvm USER, then log in again) or run as root",
+			       KVM_DEVICE_PATH);
+	default:
+		return err_set(-errno, "cannot open %s: %s", KVM_DEVICE_PATH, strerror(errno));
+	}
+}
+
+int kvm_get_api_version(int kvm_fd)
+{
+	return KVM_IOCTL_VAL(kvm_fd, KVM_GET_API_VERSION, 0);
+}
+
+int kvm_check_extension(int fd, long cap)
+{
+	return KVM_IOCTL_VAL(fd, KVM_CHECK_EXTENSION, cap);
+}
+
+int kvm_get_vcpu_mmap_size(int kvm_fd)
+{
+	return KVM_IOCTL_VAL(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+}
+
+int kvm_create_vm(int kvm_fd)
+{
+	return KVM_IOCTL_VAL(kvm_fd, KVM_CREATE_VM, 0);
+}
+
+int kvm_get_supported_cpuid(int kvm_fd, struct kvm_cpuid2 **cpuid)
+{
+	for (unsigned nent = 64; nent <= 4096; nent *= 2) {
+		struct kvm_cpuid2 *buf;
+		int ret;
+
+		buf = calloc(1, sizeof(*buf) + nent * sizeof(buf->entries[0]));
+		if (buf == NULL)
+			return err_set(-ENOMEM, "KVM_GET_SUPPORTED_CPUID: out of memory");
+		buf->nent = nent;
+		/* The argument is variable-length, so the size check above does not apply. */
+		ret = KVM_IOCTL_VAL(kvm_fd, KVM_GET_SUPPORTED_CPUID, buf);
+		if (ret >= 0) {
+			*cpuid = buf;
+			return 0;
+		}
+		free(buf);
+		if (ret != -E2BIG)
+			return ret;
+	}
+	return err_set(-E2BIG, "KVM_GET_SUPPORTED_CPUID: more than 4096 entries");
+}
+
+int kvm_set_user_memory_region(int vm_fd, const struct kvm_userspace_memory_region *region)
+{
+	return KVM_IOCTL_PTR(vm_fd, KVM_SET_USER_MEMORY_REGION, region);
+}
+
+int kvm_set_tss_addr(int vm_fd, uint64_t addr)
+{
+	return KVM_IOCTL_VAL(vm_fd, KVM_SET_TSS_ADDR, addr);
+}
+
+int kvm_set_identity_map_addr(int vm_fd, uint64_t addr)
+{
+	__u64 arg = addr;
+
+	return KVM_IOCTL_PTR(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &arg);
+}
+
+int kvm_create_vcpu(int vm_fd, unsigned id)
+{
+	return KVM_IOCTL_VAL(vm_fd, KVM_CREATE_VCPU, id);
+}
+
+int kvm_run(int vcpu_fd)
+{
+	int ret = ioctl(vcpu_fd, KVM_RUN, 0);
+
+	if (ret < 0 && errno == EINTR)
+		return -EINTR;
+	if (ret < 0)
+		return err_set(-errno, "KVM_RUN: %s", strerror(errno));
+	return ret;
+}
+
+int kvm_get_regs(int vcpu_fd, struct kvm_regs *regs)
+{
+	return KVM_IOCTL_PTR(vcpu_fd, KVM_GET_REGS, regs);
+}
+
+int kvm_set_regs(int vcpu_fd, const struct kvm_regs *regs)
+{
+	return KVM_IOCTL_PTR(vcpu_fd, KVM_SET_REGS, regs);
+}
+
+int kvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs)
+{
+	return KVM_IOCTL_PTR(vcpu_fd, KVM_GET_SREGS, sregs);
+}
+
+int kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs)
+{
+	return KVM_IOCTL_PTR(vcpu_fd, KVM_SET_SREGS, sregs);
+}
+
+int kvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid2 *cpuid)
+{
+	/* Variable-length argument: no size check. */
+	return KVM_IOCTL_VAL(vcpu_fd, KVM_SET_CPUID2, cpuid);
+}

@@ -1,0 +1,155 @@
+/* hopvm's command line: parses arguments and wires the pieces together.  Only this file
+ * prints errors and decides the exit status. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hopvm/boot.h"
+#include "hopvm/error.h"
+#include "hopvm/size.h"
+#include "hopvm/vm.h"
+
+#define HOPVM_VERSION "0.1.0"
+#define DEFAULT_MEM_SIZE (128ULL << 20)
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: hopvm run [options] IMAGE   run a guest kernel\n"
+		"       hopvm version               print the version\n"
+		"       hopvm help                  print this help\n"
+		"\n"
+		"run options:\n"
+		"  -m, --mem SIZE          guest RAM, with K, M, G or T (default 128M; a bare\n"
+		"                          number is MiB)\n"
+		"      --qemu-exit-status  a guest write of V to port 0xf4 exits with (V << 1) | 1,\n"
+		"                          as QEMU's isa-debug-exit does (default: V)\n"
+		"  -v, --verbose           log unmapped device accesses and other guest oddities\n"
+		"  -h, --help              print this help\n"
+		"\n"
+		"IMAGE is an ELF64 x86-64 executable; it starts in 64-bit long mode at its entry.\n"
+		"hopvm exits with the guest's status; see the README for hopvm's own statuses.\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "hopvm: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(try 'hopvm help')\n");
+	return HOPVM_EXIT_USAGE;
+}
+
+static int parse_run_args(int argc, char **argv, struct vm_config *cfg, const char **image)
+{
+	static const struct option options[] = {
+		{ "mem", required_argument, NULL, 'm' },
+		{ "qemu-exit-status", no_argument, NULL, 'Q' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int opt;
+
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "+:m:vh", options, NULL)) != -1) {
+		switch (opt) {
+		case 'm':
+			if (parse_size(optarg, &cfg->ram_size) < 0)
+				return usage_error("--mem: %s", err_msg());
+			break;
+		case 'Q':
+			cfg->qemu_exit_status = true;
+			break;
+		case 'v':
+			cfg->verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case ':':
+			return usage_error("option '%s' needs a value", argv[optind - 1]);
+		default:
+			return usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind >= argc)
+		return usage_error("%s", "run: no guest image given");
+	if (optind + 1 < argc)
+		return usage_error("run: unexpected argument '%s' after the image", argv[optind + 1]);
+	*image = argv[optind];
+	return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg = {
+		.ram_size = DEFAULT_MEM_SIZE,
+		.nr_vcpus = 1,
+		.console_fd = STDOUT_FILENO,
+	};
+	struct boot_image image;
+	struct boot_info info;
+	const char *image_path = NULL;
+	struct vm vm;
+	int status;
+
+	status = parse_run_args(argc, argv, &cfg, &image_path);
+	if (status != 0)
+		return status;
+
+	/* A broken console pipe must not kill hopvm while a guest runs. */
+	signal(SIGPIPE, SIG_IGN);
+
+	if (boot_image_read(image_path, &image) < 0) {
+		fprintf(stderr, "hopvm: %s\n", err_msg());
+		return HOPVM_EXIT_ERROR;
+	}
+	if (vm_init(&vm, &cfg) < 0) {
+		fprintf(stderr, "hopvm: %s\n", err_msg());
+		status = HOPVM_EXIT_ERROR;
+		goto out_image;
+	}
+	if (boot_load_image(&vm.mem, &image, &info) < 0) {
+		fprintf(stderr, "hopvm: %s: %s\n", image_path, err_msg());
+		status = HOPVM_EXIT_ERROR;
+		goto out_vm;
+	}
+	if (vm_create_kvm(&vm) < 0) {
+		fprintf(stderr, "hopvm: %s\n", err_msg());
+		status = HOPVM_EXIT_ERROR;
+		goto out_vm;
+	}
+	status = vm_run(&vm, &info);
+	if (vm.stop_message[0] != '\0')
+		fprintf(stderr, "hopvm: %s\n", vm.stop_message);
+out_vm:
+	vm_destroy(&vm);
+out_image:
+	boot_image_free(&image);
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : NULL;
+
+	if (cmd == NULL) {
+		usage(stderr);
+		return HOPVM_EXIT_USAGE;
+	}
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("hopvm %s\n", HOPVM_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	return usage_error("unknown command '%s'", cmd);
+}

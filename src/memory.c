@@ -1,0 +1,91 @@
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "hopvm/error.h"
+#include "hopvm/memory.h"
+
+int guest_mem_alloc(struct guest_mem *mem, uint64_t ram_size)
+{
+	uint64_t low_size, high_size;
+	uint8_t *host;
+
+	memset(mem, 0, sizeof(*mem));
+	if (ram_size % MEM_PAGE_SIZE != 0)
+		return err_set(-EINVAL, "guest memory size %llu is not a multiple of 4 KiB",
+			       (unsigned long long)ram_size);
+	if (ram_size < MEM_MIN_SIZE || ram_size > MEM_MAX_SIZE)
+		return err_set(-EINVAL, "guest memory size must be between 1 MiB and 1 TiB");
+
+	/* One mapping for all of RAM: the regions are views into it, so guest RAM stays one
+	 * contiguous block for hashing and migration. */
+	host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (host == MAP_FAILED)
+		return err_set(-errno, "cannot map %llu MiB of guest memory: %s",
+			       (unsigned long long)(ram_size >> 20), strerror(errno));
+
+	low_size = ram_size < MEM_HOLE_START ? ram_size : MEM_HOLE_START;
+	high_size = ram_size - low_size;
+	mem->regions[0] = (struct guest_region){ .gpa = 0, .size = low_size, .host = host };
+	mem->nr_regions = 1;
+	if (high_size > 0) {
+		mem->regions[1] = (struct guest_region){
+			.gpa = MEM_HIGH_START, .size = high_size, .host = host + low_size,
+		};
+		mem->nr_regions = 2;
+	}
+	mem->ram_size = ram_size;
+	mem->owns_mapping = true;
+	return 0;
+}
+
+void guest_mem_init_buffer(struct guest_mem *mem, void *buf, uint64_t size)
+{
+	memset(mem, 0, sizeof(*mem));
+	mem->regions[0] = (struct guest_region){ .gpa = 0, .size = size, .host = buf };
+	mem->nr_regions = 1;
+	mem->ram_size = size;
+}
+
+void guest_mem_free(struct guest_mem *mem)
+{
+	if (mem->owns_mapping && mem->nr_regions > 0)
+		munmap(mem->regions[0].host, mem->ram_size);
+	memset(mem, 0, sizeof(*mem));
+}
+
+void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		uint64_t end;
+
+		if (gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		if (__builtin_add_overflow(gpa - r->gpa, len, &end) || end > r->size)
+			return NULL;
+		return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int guest_mem_write(struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *dst = guest_mem_ptr(mem, gpa, len);
+
+	if (dst == NULL)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+int guest_mem_zero(struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	void *dst = guest_mem_ptr(mem, gpa, len);
+
+	if (dst == NULL)
+		return -EFAULT;
+	memset(dst, 0, len);
+	return 0;
+}

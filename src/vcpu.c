@@ -1,0 +1,260 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "hopvm/error.h"
+#include "hopvm/kvm.h"
+#include "hopvm/vcpu.h"
+#include "hopvm/vm.h"
+#include "hopvm/x86.h"
+
+/* The signal that kicks a vCPU out of KVM_RUN.  Its handler does nothing: the point is that
+ * KVM_RUN returns EINTR, and immediate_exit covers a signal that lands outside KVM_RUN. */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+static void vcpu_kick_handler(int sig)
+{
+	(void)sig;
+}
+
+int vcpu_install_kick_signal(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = vcpu_kick_handler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		return err_set(-errno, "sigaction: %s", strerror(errno));
+	return 0;
+}
+
+/* Each vCPU gets KVM's supported CPUID, with its own APIC ID in leaf 1. */
+static int vcpu_set_cpuid(struct vcpu *vcpu)
+{
+	const struct kvm_cpuid2 *supported = vcpu->vm->cpuid;
+	size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
+	struct kvm_cpuid2 *cpuid = malloc(size);
+	int ret;
+
+	if (cpuid == NULL)
+		return err_set(-ENOMEM, "out of memory for CPUID");
+	memcpy(cpuid, supported, size);
+	for (unsigned i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 1)
+			e->ebx = (e->ebx & 0x00ffffff) | (vcpu->id << 24);
+	}
+	ret = kvm_set_cpuid2(vcpu->fd, cpuid);
+	free(cpuid);
+	return ret;
+}
+
+int vcpu_create(struct vm *vm, unsigned id, struct vcpu *vcpu)
+{
+	void *run;
+	int ret;
+
+	memset(vcpu, 0, sizeof(*vcpu));
+	vcpu->vm = vm;
+	vcpu->id = id;
+	ret = vcpu->fd = kvm_create_vcpu(vm->vm_fd, id);
+	if (ret < 0)
+		return ret;
+	run = mmap(NULL, (size_t)vm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   vcpu->fd, 0);
+	if (run == MAP_FAILED)
+		return err_set(-errno, "mmap of vCPU %u's kvm_run: %s", id, strerror(errno));
+	vcpu->run = run;
+	return vcpu_set_cpuid(vcpu);
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	if (vcpu->run != NULL)
+		munmap(vcpu->run, (size_t)vcpu->vm->vcpu_mmap_size);
+	if (vcpu->fd > 0)
+		close(vcpu->fd);
+	vcpu->run = NULL;
+	vcpu->fd = -1;
+}
+
+int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *info)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	int ret;
+
+	ret = kvm_get_sregs(vcpu->fd, &sregs);
+	if (ret < 0)
+		return ret;
+	x86_long_mode_sregs(&sregs);
+	ret = kvm_set_sregs(vcpu->fd, &sregs);
+	if (ret < 0)
+		return ret;
+	x86_long_mode_regs(&regs, info->entry);
+	return kvm_set_regs(vcpu->fd, &regs);
+}
+
+/* The guest's RIP as text, for messages; "unknown" if the registers cannot be read. */
+static const char *vcpu_rip_text(struct vcpu *vcpu, char *buf, size_t len)
+{
+	struct kvm_regs regs;
+
+	if (vcpu->fd < 0 || kvm_get_regs(vcpu->fd, &regs) < 0)
+		return "unknown";
+	snprintf(buf, len, "0x%llx", (unsigned long long)regs.rip);
+	return buf;
+}
+
+static void vcpu_log_unmapped_port(struct vcpu *vcpu, uint16_t port, bool is_write)
+{
+	struct vm *vm = vcpu->vm;
+	uint64_t bit = 1ULL << (port % 64);
+
+	if (!vm->cfg.verbose ||
+	    (__atomic_fetch_or(&vm->unmapped_ports_logged[port / 64], bit, __ATOMIC_RELAXED) & bit))
+		return;
+	fprintf(stderr, "hopvm: vCPU %u: %s of unmapped port 0x%x (%s; logged once)\n",
+		vcpu->id, is_write ? "write" : "read", port,
+		is_write ? "dropped" : "reads all-ones");
+}
+
+static void vcpu_log_unmapped_mmio(struct vcpu *vcpu, uint64_t addr, bool is_write)
+{
+	struct vm *vm = vcpu->vm;
+	unsigned n = __atomic_fetch_add(&vm->unmapped_mmio_logged, 1, __ATOMIC_RELAXED);
+
+	if (!vm->cfg.verbose || n > 16)
+		return;
+	fprintf(stderr, "hopvm: vCPU %u: %s of unmapped MMIO address 0x%llx%s\n", vcpu->id,
+		is_write ? "write" : "read", (unsigned long long)addr,
+		n == 16 ? " (further unmapped MMIO accesses are not logged)" : "");
+}
+
+static void vcpu_handle_io(struct vcpu *vcpu, struct kvm_run *run)
+{
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+
+	/* String I/O repeats on the same port while the data pointer moves on. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		int ret = is_write ? bus_write(&vcpu->vm->pio_bus, run->io.port, data, run->io.size)
+				   : bus_read(&vcpu->vm->pio_bus, run->io.port, data, run->io.size);
+
+		if (ret == -ENODEV)
+			vcpu_log_unmapped_port(vcpu, run->io.port, is_write);
+	}
+}
+
+static void vcpu_handle_mmio(struct vcpu *vcpu, struct kvm_run *run)
+{
+	bool is_write = run->mmio.is_write;
+	unsigned len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : 0;
+	int ret = is_write ? bus_write(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len)
+			   : bus_read(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
+
+	if (ret == -ENODEV)
+		vcpu_log_unmapped_mmio(vcpu, run->mmio.phys_addr, is_write);
+}
+
+static enum vcpu_action vcpu_fatal(struct vcpu *vcpu, int status, const char *what,
+				   const char *detail)
+{
+	char rip[32];
+
+	vm_request_stop(vcpu->vm, status, "guest stopped: %s on vCPU %u at RIP %s%s", what,
+			vcpu->id, vcpu_rip_text(vcpu, rip, sizeof(rip)), detail);
+	return VCPU_STOP;
+}
+
+static enum vcpu_action vcpu_handle_system_event(struct vcpu *vcpu, struct kvm_run *run)
+{
+	switch (run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_stop(vcpu->vm, 0, NULL);
+		return VCPU_STOP;
+	case KVM_SYSTEM_EVENT_CRASH:
+		return vcpu_fatal(vcpu, HOPVM_EXIT_GUEST_CRASH, "guest crash (KVM_SYSTEM_EVENT_CRASH)",
+				  "");
+	default:
+		return vcpu_fatal(vcpu, HOPVM_EXIT_UNHANDLED, "unknown system event", "");
+	}
+}
+
+enum vcpu_action vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
+{
+	char detail[96];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		vcpu_handle_io(vcpu, run);
+		return VCPU_CONTINUE;
+	case KVM_EXIT_MMIO:
+		vcpu_handle_mmio(vcpu, run);
+		return VCPU_CONTINUE;
+	case KVM_EXIT_INTR:
+		return VCPU_CONTINUE;	/* a signal: the run loop looks at stop requests */
+	case KVM_EXIT_HLT:
+		return vcpu_fatal(vcpu, HOPVM_EXIT_GUEST_HALTED,
+				  "HLT with nothing to wake the CPU (KVM_EXIT_HLT)", "");
+	case KVM_EXIT_SHUTDOWN:
+		return vcpu_fatal(vcpu, HOPVM_EXIT_TRIPLE_FAULT, "triple fault (KVM_EXIT_SHUTDOWN)",
+				  "");
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(detail, sizeof(detail), ", hardware entry failure reason 0x%llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		return vcpu_fatal(vcpu, HOPVM_EXIT_FAIL_ENTRY, "KVM_EXIT_FAIL_ENTRY", detail);
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(detail, sizeof(detail), ", suberror %u", run->internal.suberror);
+		return vcpu_fatal(vcpu, HOPVM_EXIT_INTERNAL_ERROR, "KVM_EXIT_INTERNAL_ERROR", detail);
+	case KVM_EXIT_SYSTEM_EVENT:
+		return vcpu_handle_system_event(vcpu, run);
+	default:
+		snprintf(detail, sizeof(detail), " (exit reason %u)", run->exit_reason);
+		return vcpu_fatal(vcpu, HOPVM_EXIT_UNHANDLED, "an exit hopvm does not handle", detail);
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+
+	while (!vm_stop_requested(vcpu->vm)) {
+		int ret = kvm_run(vcpu->fd);
+
+		if (ret == -EINTR) {
+			vcpu->run->immediate_exit = 0;
+			continue;
+		}
+		if (ret < 0) {
+			vm_request_stop(vcpu->vm, HOPVM_EXIT_ERROR, "vCPU %u: %s", vcpu->id, err_msg());
+			break;
+		}
+		if (vcpu_handle_exit(vcpu, vcpu->run) == VCPU_STOP)
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu)
+{
+	int ret = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+
+	if (ret != 0)
+		return err_set(-ret, "cannot start vCPU %u's thread: %s", vcpu->id, strerror(ret));
+	vcpu->thread_started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}

@@ -1,0 +1,64 @@
+# Helpers for boot tests: each case runs one command, then checks its exit status and what it
+# printed.  Sourced by tests/boot/run; results go to $OUT.
+#
+#   case_begin NAME
+#   run_expect STATUS COMMAND [ARGS...]   run it (with a timeout), check the status
+#   out_has TEXT / out_lacks TEXT / err_has TEXT / err_empty
+#   case_end
+#   case_skip NAME WHY
+
+passed=0 failed=0 skipped=0
+case_name='' case_problems=''
+
+case_begin() {
+	case_name=$1
+	case_problems=''
+}
+
+problem() {
+	case_problems="$case_problems${case_problems:+; }$1"
+}
+
+run_expect() {
+	local want=$1 status
+	shift
+	timeout "${CASE_TIMEOUT:-60}" "$@" >"$OUT/$case_name.out" 2>"$OUT/$case_name.err" </dev/null
+	status=$?
+	# Serial consoles end lines with CR LF; compare text without the CR.
+	sed -i 's/\r$//' "$OUT/$case_name.out"
+	[ "$status" -eq 124 ] && problem "timed out after ${CASE_TIMEOUT:-60} s"
+	[ "$status" -eq "$want" ] || problem "exit status $status, expected $want"
+}
+
+out_has() {
+	grep -qF -- "$1" "$OUT/$case_name.out" || problem "stdout lacks '$1'"
+}
+
+out_lacks() {
+	! grep -qF -- "$1" "$OUT/$case_name.out" || problem "stdout has '$1'"
+}
+
+err_has() {
+	grep -qF -- "$1" "$OUT/$case_name.err" || problem "stderr lacks '$1'"
+}
+
+err_empty() {
+	[ ! -s "$OUT/$case_name.err" ] || problem "stderr is not empty"
+}
+
+case_end() {
+	if [ -z "$case_problems" ]; then
+		echo "ok - $case_name"
+		passed=$((passed + 1))
+		return
+	fi
+	echo "not ok - $case_name: $case_problems"
+	sed 's/^/    stdout| /' "$OUT/$case_name.out" | head -20
+	sed 's/^/    stderr| /' "$OUT/$case_name.err" | head -20
+	failed=$((failed + 1))
+}
+
+case_skip() {
+	echo "skipped - $1: $2"
+	skipped=$((skipped + 1))
+}
