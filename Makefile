@@ -40,29 +40,37 @@ GUEST_CFLAGS := -std=gnu11 $(WARNINGS) -O2 -g -ffreestanding -fno-pic -fno-pie -
 	-mno-red-zone -mno-sse -mno-sse2 -mno-mmx -mno-avx -fno-stack-protector \
 	-fno-asynchronous-unwind-tables -mcmodel=small -Iinclude -Iguests/lib -MMD -MP
 GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
-	-Wl,-z,max-page-size=4096 -Wl,-T,guests/lib/guest.ld
+	-Wl,-z,max-page-size=4096
 
 # --- the product -----------------------------------------------------------------------
 LIB_SRCS := src/error.c src/size.c src/memory.c src/bus.c src/kvm.c src/vm.c src/vcpu.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
-	src/boot/image_file.c src/boot/elf64.c src/boot/boot.c \
-	src/arch/x86/long_mode.c
+	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/boot.c \
+	src/arch/x86/long_mode.c src/arch/x86/mptable.c src/arch/x86/e820.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm
 
 # --- guests ------------------------------------------------------------------------------
-GUESTS := hello exitcode triple
-GUEST_LIB_SRCS := guests/lib/start64.S guests/lib/serial.c guests/lib/exit.c guests/lib/string.c
-GUEST_LIB_OBJS := $(patsubst %,$(BUILD)/obj/%.o,$(basename $(GUEST_LIB_SRCS)))
-GUEST_ELFS := $(GUESTS:%=$(BUILD)/guests/%.elf)
+# ELF64 guests: guests/NAME/*.{c,S} with guests/lib, entered in long mode.
+GUESTS := hello exitcode triple smp
+# guests/lib is an archive, so each guest links only the parts it uses.
+GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/exit.c guests/lib/string.c \
+	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S
+GUEST_LIB := $(BUILD)/obj/guests/libguest.a
+GUEST_START := $(BUILD)/obj/guests/lib/start64.o
+guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
+# Flat binaries: modes (raw, real mode at 0x8000) and Multiboot builds of ELF64 guests.
+MULTIBOOT_GUESTS := hello
+GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
+	$(MULTIBOOT_GUESTS:%=$(BUILD)/guests/%-multiboot.bin)
 
 # --- unit tests --------------------------------------------------------------------------
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
-all: $(HOPVM) $(GUEST_ELFS)
+all: $(HOPVM) $(GUEST_IMAGES)
 
 # Rebuild everything when the compiler or flags change (e.g. CC=clang after gcc).
 FLAGS_STAMP := $(BUILD)/.flags
@@ -92,14 +100,25 @@ $(BUILD)/obj/guests/%.o: guests/%.S $(FLAGS_STAMP)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(CC) $(GUEST_CFLAGS) -c $< -o $@
 
-# Each guest is guests/NAME/*.c linked with guests/lib into $(BUILD)/guests/NAME.elf.
-define guest_rule
-$(BUILD)/guests/$(1).elf: $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard guests/$(1)/*.c)) $(GUEST_LIB_OBJS) guests/lib/guest.ld
+# guest_link(OUTPUT, OBJECTS, LINKER_SCRIPT)
+define guest_link
+$(1): $(2) $(GUEST_START) $(GUEST_LIB) $(3)
 	@mkdir -p $$(dir $$@)
 	@$$(if $$(Q),echo "  LD      $$@")
-	$$(Q)$$(CC) $$(GUEST_CFLAGS) $$(GUEST_LDFLAGS) $$(filter %.o,$$^) -o $$@
+	$$(Q)$$(CC) $$(GUEST_CFLAGS) $$(GUEST_LDFLAGS) -Wl,-T,$(3) $$(filter %.o,$$^) $(GUEST_LIB) -o $$@
 endef
-$(foreach g,$(GUESTS),$(eval $(call guest_rule,$(g))))
+
+$(GUEST_LIB): $(patsubst %,$(BUILD)/obj/%.o,$(basename $(GUEST_LIB_SRCS)))
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+$(foreach g,$(GUESTS),$(eval $(call guest_link,$(BUILD)/guests/$(g).elf,$(call guest_objs,$(g)),guests/lib/guest.ld)))
+$(foreach g,$(MULTIBOOT_GUESTS),$(eval $(call guest_link,$(BUILD)/guests/$(g)-multiboot.elf,$(call guest_objs,$(g)) $(BUILD)/obj/guests/lib/start_multiboot.o,guests/lib/multiboot.ld)))
+$(eval $(call guest_link,$(BUILD)/guests/modes.elf,$(call guest_objs,modes),guests/modes/modes.ld))
+
+$(BUILD)/guests/%.bin: $(BUILD)/guests/%.elf
+	@$(if $(Q),echo "  OBJCOPY $@")
+	$(Q)objcopy -O binary $< $@
 
 $(BUILD)/obj/tests/%.o: tests/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -122,7 +141,7 @@ check-unit: unit
 install: $(HOPVM)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hopvm/guests
 	install -m 755 $(HOPVM) $(DESTDIR)$(PREFIX)/bin/hopvm
-	install -m 644 $(GUEST_ELFS) $(DESTDIR)$(PREFIX)/share/hopvm/guests/
+	install -m 644 $(GUEST_IMAGES) $(DESTDIR)$(PREFIX)/share/hopvm/guests/
 
 clean:
 	rm -rf build

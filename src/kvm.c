@@ -119,6 +119,23 @@ int kvm_create_vcpu(int vm_fd, unsigned id)
 	return KVM_IOCTL_VAL(vm_fd, KVM_CREATE_VCPU, id);
 }
 
+int kvm_create_irqchip(int vm_fd)
+{
+	return KVM_IOCTL_VAL(vm_fd, KVM_CREATE_IRQCHIP, 0);
+}
+
+int kvm_create_pit2(int vm_fd, const struct kvm_pit_config *config)
+{
+	return KVM_IOCTL_PTR(vm_fd, KVM_CREATE_PIT2, config);
+}
+
+int kvm_irq_line(int vm_fd, unsigned irq, int level)
+{
+	struct kvm_irq_level line = { .irq = irq, .level = (__u32)level };
+
+	return KVM_IOCTL_PTR(vm_fd, KVM_IRQ_LINE, &line);
+}
+
 int kvm_run(int vcpu_fd)
 {
 	int ret = ioctl(vcpu_fd, KVM_RUN, 0);
@@ -154,4 +171,14 @@ int kvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid2 *cpuid)
 {
 	/* Variable-length argument: no size check. */
 	return KVM_IOCTL_VAL(vcpu_fd, KVM_SET_CPUID2, cpuid);
+}
+
+int kvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state)
+{
+	return KVM_IOCTL_PTR(vcpu_fd, KVM_GET_MP_STATE, state);
+}
+
+int kvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *state)
+{
+	return KVM_IOCTL_PTR(vcpu_fd, KVM_SET_MP_STATE, state);
 }

@@ -1,5 +1,7 @@
 /* hopvm's command line: parses arguments and wires the pieces together.  Only this file
  * prints errors and decides the exit status. */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -9,6 +11,7 @@
 
 #include "hopvm/boot.h"
 #include "hopvm/error.h"
+#include "hopvm/mptable.h"
 #include "hopvm/size.h"
 #include "hopvm/vm.h"
 
@@ -23,15 +26,22 @@ static void usage(FILE *out)
 		"       hopvm help                  print this help\n"
 		"\n"
 		"run options:\n"
+		"  -c, --cpus N            virtual CPUs, 1 to %d (default 1); the first starts at\n"
+		"                          the image's entry, the others wait for INIT-SIPI-SIPI\n"
 		"  -m, --mem SIZE          guest RAM, with K, M, G or T (default 128M; a bare\n"
 		"                          number is MiB)\n"
+		"  -f, --format FORMAT     auto (default), elf64, multiboot or raw\n"
+		"      --load-addr ADDR    where a raw image goes; it starts there in real mode\n"
+		"      --cmdline TEXT      command line for a Multiboot kernel\n"
 		"      --qemu-exit-status  a guest write of V to port 0xf4 exits with (V << 1) | 1,\n"
 		"                          as QEMU's isa-debug-exit does (default: V)\n"
 		"  -v, --verbose           log unmapped device accesses and other guest oddities\n"
 		"  -h, --help              print this help\n"
 		"\n"
-		"IMAGE is an ELF64 x86-64 executable; it starts in 64-bit long mode at its entry.\n"
-		"hopvm exits with the guest's status; see the README for hopvm's own statuses.\n");
+		"IMAGE formats: ELF64 (entered in 64-bit long mode), Multiboot v1 (32-bit protected\n"
+		"mode, as GRUB and QEMU -kernel do), raw (16-bit real mode at --load-addr).\n"
+		"hopvm exits with the guest's status; see the README for hopvm's own statuses.\n",
+		MPTABLE_MAX_CPUS);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -42,10 +52,41 @@ static int usage_error(const char *fmt, const char *arg)
 	return HOPVM_EXIT_USAGE;
 }
 
-static int parse_run_args(int argc, char **argv, struct vm_config *cfg, const char **image)
+static int parse_cpus(const char *text, unsigned *cpus)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(text, &end, 10);
+	if (!isdigit((unsigned char)text[0]) || *end != '\0' || errno != 0 || n < 1 ||
+	    n > MPTABLE_MAX_CPUS)
+		return err_set(-EINVAL, "'%s' is not a CPU count from 1 to %d", text,
+			       MPTABLE_MAX_CPUS);
+	*cpus = (unsigned)n;
+	return 0;
+}
+
+static int parse_address(const char *text, uint64_t *addr)
+{
+	char *end;
+
+	errno = 0;
+	*addr = strtoull(text, &end, 0);
+	if (!isdigit((unsigned char)text[0]) || *end != '\0' || errno != 0)
+		return err_set(-EINVAL, "'%s' is not an address (e.g. 0x7c00)", text);
+	return 0;
+}
+
+static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
+			  struct boot_options *boot, const char **image)
 {
 	static const struct option options[] = {
+		{ "cpus", required_argument, NULL, 'c' },
 		{ "mem", required_argument, NULL, 'm' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "load-addr", required_argument, NULL, 'L' },
+		{ "cmdline", required_argument, NULL, 'C' },
 		{ "qemu-exit-status", no_argument, NULL, 'Q' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -55,11 +96,27 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg, const ch
 
 	opterr = 0;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+:m:vh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:c:f:m:vh", options, NULL)) != -1) {
 		switch (opt) {
+		case 'c':
+			if (parse_cpus(optarg, &cfg->nr_vcpus) < 0)
+				return usage_error("--cpus: %s", err_msg());
+			break;
 		case 'm':
 			if (parse_size(optarg, &cfg->ram_size) < 0)
 				return usage_error("--mem: %s", err_msg());
+			break;
+		case 'f':
+			if (boot_parse_format(optarg, &boot->format) < 0)
+				return usage_error("--format: %s", err_msg());
+			break;
+		case 'L':
+			if (parse_address(optarg, &boot->load_addr) < 0)
+				return usage_error("--load-addr: %s", err_msg());
+			boot->has_load_addr = true;
+			break;
+		case 'C':
+			boot->cmdline = optarg;
 			break;
 		case 'Q':
 			cfg->qemu_exit_status = true;
@@ -91,13 +148,14 @@ static int cmd_run(int argc, char **argv)
 		.nr_vcpus = 1,
 		.console_fd = STDOUT_FILENO,
 	};
+	struct boot_options boot = { .format = BOOT_FORMAT_AUTO };
 	struct boot_image image;
 	struct boot_info info;
 	const char *image_path = NULL;
 	struct vm vm;
 	int status;
 
-	status = parse_run_args(argc, argv, &cfg, &image_path);
+	status = parse_run_args(argc, argv, &cfg, &boot, &image_path);
 	if (status != 0)
 		return status;
 
@@ -113,7 +171,7 @@ static int cmd_run(int argc, char **argv)
 		status = HOPVM_EXIT_ERROR;
 		goto out_image;
 	}
-	if (boot_load_image(&vm.mem, &image, &info) < 0) {
+	if (boot_load_image(&vm.mem, &image, &boot, &info) < 0) {
 		fprintf(stderr, "hopvm: %s: %s\n", image_path, err_msg());
 		status = HOPVM_EXIT_ERROR;
 		goto out_vm;

@@ -33,7 +33,8 @@ int vcpu_install_kick_signal(void)
 	return 0;
 }
 
-/* Each vCPU gets KVM's supported CPUID, with its own APIC ID in leaf 1. */
+/* Each vCPU gets KVM's supported CPUID (with KVM's paravirtual leaves from 0x40000000, so
+ * Linux finds kvmclock), with its own APIC ID in leaves 1, 0xb and 0x1f. */
 static int vcpu_set_cpuid(struct vcpu *vcpu)
 {
 	const struct kvm_cpuid2 *supported = vcpu->vm->cpuid;
@@ -49,6 +50,8 @@ static int vcpu_set_cpuid(struct vcpu *vcpu)
 
 		if (e->function == 1)
 			e->ebx = (e->ebx & 0x00ffffff) | (vcpu->id << 24);
+		if (e->function == 0xb || e->function == 0x1f)
+			e->edx = vcpu->id;	/* the x2APIC ID, in every sub-leaf */
 	}
 	ret = kvm_set_cpuid2(vcpu->fd, cpuid);
 	free(cpuid);
@@ -93,11 +96,25 @@ int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *info)
 	ret = kvm_get_sregs(vcpu->fd, &sregs);
 	if (ret < 0)
 		return ret;
-	x86_long_mode_sregs(&sregs);
+	switch (info->mode) {
+	case BOOT_CPU_LONG:
+		x86_long_mode_sregs(&sregs);
+		break;
+	case BOOT_CPU_PROTECTED:
+		x86_protected_mode_sregs(&sregs);
+		break;
+	case BOOT_CPU_REAL:
+		x86_real_mode_sregs(&sregs, info->real_cs);
+		break;
+	}
 	ret = kvm_set_sregs(vcpu->fd, &sregs);
 	if (ret < 0)
 		return ret;
-	x86_long_mode_regs(&regs, info->entry);
+	x86_boot_regs(&regs, info->entry);
+	if (info->mode == BOOT_CPU_REAL)
+		regs.rip = info->entry - ((uint64_t)info->real_cs << 4);
+	regs.rax = info->eax;
+	regs.rbx = info->ebx;
 	return kvm_set_regs(vcpu->fd, &regs);
 }
 
@@ -222,15 +239,44 @@ enum vcpu_action vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 	}
 }
 
+/* Parks the vCPU while a pause is requested; false once the VM is stopping. */
+static bool vcpu_wait_while_paused(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	bool keep_running;
+
+	pthread_mutex_lock(&vm->state_lock);
+	if (vm->pause_requested && !vm->stop_requested) {
+		vm->nr_paused++;
+		pthread_cond_broadcast(&vm->state_cond);
+		while (vm->pause_requested && !vm->stop_requested)
+			pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+		vm->nr_paused--;
+	}
+	keep_running = !vm->stop_requested;
+	pthread_mutex_unlock(&vm->state_lock);
+	return keep_running;
+}
+
+void vcpu_thread_ended(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	pthread_mutex_lock(&vm->state_lock);
+	vm->nr_running--;
+	pthread_cond_broadcast(&vm->state_cond);
+	pthread_mutex_unlock(&vm->state_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 
-	while (!vm_stop_requested(vcpu->vm)) {
+	while (vcpu_wait_while_paused(vcpu)) {
 		int ret = kvm_run(vcpu->fd);
 
 		if (ret == -EINTR) {
-			vcpu->run->immediate_exit = 0;
+			__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 			continue;
 		}
 		if (ret < 0) {
@@ -240,6 +286,7 @@ static void *vcpu_thread(void *arg)
 		if (vcpu_handle_exit(vcpu, vcpu->run) == VCPU_STOP)
 			break;
 	}
+	vcpu_thread_ended(vcpu);
 	return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include "hopvm/error.h"
 #include "hopvm/guest_abi.h"
 #include "hopvm/kvm.h"
+#include "hopvm/mptable.h"
 #include "hopvm/vcpu.h"
 #include "hopvm/vm.h"
 #include "hopvm/x86.h"
@@ -22,6 +23,9 @@ static const struct {
 	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
 	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
 	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },	/* race-free vCPU kicks */
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_PIT_STATE2, "KVM_CAP_PIT_STATE2" },
 };
 
 static void com1_tx(void *ctx, uint8_t byte)
@@ -31,6 +35,15 @@ static void com1_tx(void *ctx, uint8_t byte)
 	/* The console is best effort: a closed stdout must not stop the guest. */
 	while (write(vm->cfg.console_fd, &byte, 1) < 0 && errno == EINTR)
 		;
+}
+
+static void com1_irq(void *ctx, int level)
+{
+	struct vm *vm = ctx;
+
+	/* Before the VM exists (unit tests, image loading) there is no line to drive. */
+	if (vm->vm_fd >= 0)
+		(void)kvm_irq_line(vm->vm_fd, GUEST_ABI_COM1_IRQ, level);
 }
 
 static void debug_exit_stop(void *ctx, uint32_t value)
@@ -50,12 +63,12 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = -1;
-	pthread_mutex_init(&vm->stop_lock, NULL);
-	pthread_cond_init(&vm->stop_cond, NULL);
+	pthread_mutex_init(&vm->state_lock, NULL);
+	pthread_cond_init(&vm->state_cond, NULL);
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
 
-	uart_16550_init(&vm->com1, com1_tx, NULL, vm);
+	uart_16550_init(&vm->com1, com1_tx, com1_irq, vm);
 	debug_exit_init(&vm->debug_exit, debug_exit_stop, vm);
 
 	ret = guest_mem_alloc(&vm->mem, cfg->ram_size);
@@ -86,6 +99,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 static int vm_check_kvm(struct vm *vm)
 {
 	int version = kvm_get_api_version(vm->kvm_fd);
+	int max_vcpus;
 
 	if (version < 0)
 		return version;
@@ -101,6 +115,12 @@ static int vm_check_kvm(struct vm *vm)
 			return err_set(-ENOTSUP, "this kernel's KVM lacks %s, which hopvm needs",
 				       required_caps[i].name);
 	}
+	max_vcpus = kvm_check_extension(vm->kvm_fd, KVM_CAP_MAX_VCPUS);
+	if (max_vcpus <= 0)
+		max_vcpus = kvm_check_extension(vm->kvm_fd, KVM_CAP_NR_VCPUS);
+	if (max_vcpus > 0 && vm->cfg.nr_vcpus > (unsigned)max_vcpus)
+		return err_set(-EINVAL, "--cpus %u is more than this KVM allows (%d)",
+			       vm->cfg.nr_vcpus, max_vcpus);
 	return 0;
 }
 
@@ -147,6 +167,13 @@ int vm_create_kvm(struct vm *vm)
 	ret = kvm_set_identity_map_addr(vm->vm_fd, X86_KVM_IDENTITY_MAP_ADDR);
 	if (ret < 0)
 		return ret;
+	/* PIC, IOAPIC and LAPICs in the kernel: interrupts and INIT-SIPI-SIPI never leave it. */
+	ret = kvm_create_irqchip(vm->vm_fd);
+	if (ret < 0)
+		return ret;
+	ret = kvm_create_pit2(vm->vm_fd, &(struct kvm_pit_config){ .flags = KVM_PIT_SPEAKER_DUMMY });
+	if (ret < 0)
+		return ret;
 	ret = vm_map_memory(vm);
 	if (ret < 0)
 		return ret;
@@ -165,7 +192,7 @@ int vm_create_kvm(struct vm *vm)
 
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 {
-	pthread_mutex_lock(&vm->stop_lock);
+	pthread_mutex_lock(&vm->state_lock);
 	if (!vm->stop_requested) {
 		vm->stop_requested = true;
 		vm->exit_status = status;
@@ -176,46 +203,109 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 			vsnprintf(vm->stop_message, sizeof(vm->stop_message), fmt, ap);
 			va_end(ap);
 		}
-		pthread_cond_broadcast(&vm->stop_cond);
+		pthread_cond_broadcast(&vm->state_cond);
 	}
-	pthread_mutex_unlock(&vm->stop_lock);
+	pthread_mutex_unlock(&vm->state_lock);
 }
 
 bool vm_stop_requested(struct vm *vm)
 {
 	bool stop;
 
-	pthread_mutex_lock(&vm->stop_lock);
+	pthread_mutex_lock(&vm->state_lock);
 	stop = vm->stop_requested;
-	pthread_mutex_unlock(&vm->stop_lock);
+	pthread_mutex_unlock(&vm->state_lock);
 	return stop;
 }
 
-int vm_run(struct vm *vm, const struct boot_info *info)
+void vm_pause(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	vm->pause_requested = true;
+	pthread_mutex_unlock(&vm->state_lock);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_started)
+			vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->state_lock);
+	while (vm->nr_paused < vm->nr_running && !vm->stop_requested)
+		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+	pthread_mutex_unlock(&vm->state_lock);
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->state_lock);
+	vm->pause_requested = false;
+	pthread_cond_broadcast(&vm->state_cond);
+	pthread_mutex_unlock(&vm->state_lock);
+}
+
+/* What firmware would leave in memory for the guest to find: today the MP table. */
+static int vm_write_firmware_tables(struct vm *vm)
+{
+	struct mptable_cpu_info cpu = { 0 };
+
+	for (unsigned i = 0; i < vm->cpuid->nent; i++) {
+		if (vm->cpuid->entries[i].function == 1) {
+			cpu.signature = vm->cpuid->entries[i].eax;
+			cpu.features = vm->cpuid->entries[i].edx;
+		}
+	}
+	return mptable_write(&vm->mem, vm->nr_vcpus, &cpu);
+}
+
+int vm_start(struct vm *vm, const struct boot_info *info)
 {
 	int ret;
 
 	ret = vcpu_install_kick_signal();
-	if (ret == 0)
-		ret = vcpu_set_boot_state(&vm->vcpus[0], info);
-	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
-		ret = vcpu_start(&vm->vcpus[i]);
 	if (ret < 0)
-		vm_request_stop(vm, HOPVM_EXIT_ERROR, "%s", err_msg());
+		return ret;
+	ret = vm_write_firmware_tables(vm);
+	if (ret < 0)
+		return ret;
+	/* Only the boot vCPU starts at the entry point; the others wait in the kernel's LAPIC
+	 * for INIT-SIPI-SIPI, as on real hardware. */
+	ret = vcpu_set_boot_state(&vm->vcpus[0], info);
+	if (ret < 0)
+		return ret;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		pthread_mutex_lock(&vm->state_lock);
+		vm->nr_running++;
+		pthread_mutex_unlock(&vm->state_lock);
+		ret = vcpu_start(&vm->vcpus[i]);
+		if (ret < 0) {
+			vcpu_thread_ended(&vm->vcpus[i]);
+			return ret;
+		}
+	}
+	return 0;
+}
 
-	pthread_mutex_lock(&vm->stop_lock);
+int vm_wait(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->state_lock);
 	while (!vm->stop_requested)
-		pthread_cond_wait(&vm->stop_cond, &vm->stop_lock);
-	pthread_mutex_unlock(&vm->stop_lock);
+		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+	pthread_mutex_unlock(&vm->state_lock);
 
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_started)
+			vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		if (!vm->vcpus[i].thread_started)
 			continue;
-		vcpu_kick(&vm->vcpus[i]);
 		pthread_join(vm->vcpus[i].thread, NULL);
 		vm->vcpus[i].thread_started = false;
 	}
 	return vm->exit_status;
+}
+
+int vm_run(struct vm *vm, const struct boot_info *info)
+{
+	if (vm_start(vm, info) < 0)
+		vm_request_stop(vm, HOPVM_EXIT_ERROR, "%s", err_msg());
+	return vm_wait(vm);
 }
 
 void vm_destroy(struct vm *vm)
@@ -232,8 +322,8 @@ void vm_destroy(struct vm *vm)
 	bus_free(&vm->pio_bus);
 	bus_free(&vm->mmio_bus);
 	guest_mem_free(&vm->mem);
-	pthread_cond_destroy(&vm->stop_cond);
-	pthread_mutex_destroy(&vm->stop_lock);
+	pthread_cond_destroy(&vm->state_cond);
+	pthread_mutex_destroy(&vm->state_lock);
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = -1;
 }

@@ -6,6 +6,7 @@
 #ifndef HOPVM_BOOT_H
 #define HOPVM_BOOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,14 +35,61 @@ void boot_image_free(struct boot_image *image);
 int elf64_load(struct guest_mem *mem, const uint8_t *image, size_t size, uint64_t *entry)
 	__attribute__((warn_unused_result));
 
-/* Where and how the boot vCPU starts. */
-struct boot_info {
-	uint64_t entry;	/* guest-physical; the CPU is in 64-bit long mode, paging on */
+/* Firmware tables (the MP table) live here; no image may load over them. */
+#define BOOT_FIRMWARE_START 0xf0000ULL
+#define BOOT_FIRMWARE_END 0x100000ULL
+
+enum boot_format {
+	BOOT_FORMAT_AUTO,	/* look at the image */
+	BOOT_FORMAT_ELF64,
+	BOOT_FORMAT_MULTIBOOT,
+	BOOT_FORMAT_RAW,
 };
 
-/* Writes the boot area (GDT, page tables) and loads the image, whose format it recognises:
- * today ELF64.  The error message does not name the file; the caller adds it. */
+enum boot_cpu_mode {
+	BOOT_CPU_LONG,		/* 64-bit, paging on with hopvm's identity map */
+	BOOT_CPU_PROTECTED,	/* 32-bit flat segments, paging off */
+	BOOT_CPU_REAL,		/* 16-bit real mode */
+};
+
+struct boot_options {
+	enum boot_format format;
+	uint64_t load_addr;	/* raw images only */
+	bool has_load_addr;
+	const char *cmdline;	/* passed to Multiboot kernels; may be NULL */
+};
+
+/* Where and how the boot vCPU starts. */
+struct boot_info {
+	enum boot_format format;
+	enum boot_cpu_mode mode;
+	uint64_t entry;		/* guest-physical; in real mode, CS:IP as below */
+	uint16_t real_cs;	/* real mode: the code segment (entry = real_cs * 16 + IP) */
+	uint32_t eax, ebx;	/* handed over in those registers (Multiboot: magic, info) */
+};
+
+/* Writes the boot area (GDT, page tables) and loads the image in the format opts names, or
+ * the one it recognises: a Multiboot header in the first 8 KiB wins, then ELF64; raw images
+ * must be asked for.  The error message does not name the file; the caller adds it. */
 int boot_load_image(struct guest_mem *mem, const struct boot_image *image,
-		    struct boot_info *info) __attribute__((warn_unused_result));
+		    const struct boot_options *opts, struct boot_info *info)
+	__attribute__((warn_unused_result));
+
+/* "elf64", "multiboot", "raw" or "auto". */
+int boot_parse_format(const char *name, enum boot_format *format)
+	__attribute__((warn_unused_result));
+const char *boot_format_name(enum boot_format format);
+
+/* The loaders boot_load_image() picks from; each fills info. */
+int multiboot_find_header(const uint8_t *image, size_t size, size_t *offset);
+int multiboot_load(struct guest_mem *mem, const uint8_t *image, size_t size,
+		   const char *cmdline, struct boot_info *info) __attribute__((warn_unused_result));
+int raw_load(struct guest_mem *mem, const uint8_t *image, size_t size, uint64_t load_addr,
+	     struct boot_info *info) __attribute__((warn_unused_result));
+
+/* Checks that [addr, addr + len) may hold image data: in RAM, clear of hopvm's boot area
+ * (unless low_ok) and of the firmware area.  what names the piece in the message. */
+int boot_check_placement(const struct guest_mem *mem, uint64_t addr, uint64_t len, bool low_ok,
+			 const char *what) __attribute__((warn_unused_result));
 
 #endif

@@ -28,6 +28,9 @@ int kvm_set_user_memory_region(int vm_fd, const struct kvm_userspace_memory_regi
 int kvm_set_tss_addr(int vm_fd, uint64_t addr);
 int kvm_set_identity_map_addr(int vm_fd, uint64_t addr);
 int kvm_create_vcpu(int vm_fd, unsigned id);
+int kvm_create_irqchip(int vm_fd);
+int kvm_create_pit2(int vm_fd, const struct kvm_pit_config *config);
+int kvm_irq_line(int vm_fd, unsigned irq, int level);
 
 /* vCPU ioctls.  kvm_run() returns -EINTR quietly: a signal asked the vCPU to look up. */
 int kvm_run(int vcpu_fd);
@@ -36,5 +39,7 @@ int kvm_set_regs(int vcpu_fd, const struct kvm_regs *regs);
 int kvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs);
 int kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs);
 int kvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid2 *cpuid);
+int kvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state);
+int kvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *state);
 
 #endif

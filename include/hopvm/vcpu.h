@@ -39,7 +39,10 @@ enum vcpu_action vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run);
 /* Starts the vCPU's thread, which runs until the VM stops. */
 int vcpu_start(struct vcpu *vcpu) __attribute__((warn_unused_result));
 
-/* Makes a vCPU blocked in KVM_RUN return so it sees a stop request. */
+/* Tells the VM this vCPU's thread is gone (it ended, or never started). */
+void vcpu_thread_ended(struct vcpu *vcpu);
+
+/* Makes a vCPU blocked in KVM_RUN return so it sees a pause or stop request. */
 void vcpu_kick(struct vcpu *vcpu);
 
 /* Installs the (empty) signal handler vcpu_kick() relies on; once per process. */

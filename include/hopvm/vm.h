@@ -58,11 +58,15 @@ struct vm {
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;	/* created so far */
 
-	pthread_mutex_t stop_lock;
-	pthread_cond_t stop_cond;
+	/* Run state, shared by the vCPU threads and whoever controls the VM. */
+	pthread_mutex_t state_lock;
+	pthread_cond_t state_cond;
 	bool stop_requested;
 	int exit_status;
 	char stop_message[512];	/* why the VM stopped, if not by the guest's own wish */
+	bool pause_requested;
+	unsigned nr_running;	/* vCPU threads that have not ended */
+	unsigned nr_paused;	/* vCPU threads waiting in vcpu_wait_while_paused() */
 
 	uint64_t unmapped_ports_logged[65536 / 64];
 	unsigned unmapped_mmio_logged;
@@ -81,6 +85,17 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 bool vm_stop_requested(struct vm *vm);
+
+/* Stops every vCPU outside KVM_RUN and returns once all have acknowledged (or the VM stopped).
+ * Until vm_resume(), no guest instruction runs, so the guest sees only time pass. */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+
+/* Starts the vCPU threads from the boot state in info; vm_run() does this and then waits. */
+int vm_start(struct vm *vm, const struct boot_info *info) __attribute__((warn_unused_result));
+
+/* Waits until the VM stops and its vCPU threads have ended; returns hopvm's exit status. */
+int vm_wait(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
 

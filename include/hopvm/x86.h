@@ -2,7 +2,7 @@
  * tables, and the vCPU registers for entering a guest in 64-bit long mode.
  *
  * Boot area layout (guest-physical, all below BOOT_AREA_END):
- *   0x0500  GDT: null, 64-bit code (0x08), data (0x10), TSS (0x18)
+ *   0x0500  GDT: null, 64-bit code (0x08), data (0x10), TSS (0x18), 32-bit code (0x28)
  *   0x1000  PML4, 0x2000 PDPT, 0x3000-0x6fff four page directories: 0-4 GiB identity-mapped
  *           with 2 MiB pages, so the MMIO hole (LAPIC, IOAPIC) is reachable too. */
 #ifndef HOPVM_X86_H
@@ -22,6 +22,7 @@
 #define X86_SEL_CODE64 0x08
 #define X86_SEL_DATA 0x10
 #define X86_SEL_TSS 0x18
+#define X86_SEL_CODE32 0x28
 
 /* KVM needs three pages for the TSS on Intel (real-mode emulation) and one for the EPT
  * identity map; both go just below the BIOS area at the top of 4 GiB, as in QEMU. */
@@ -35,7 +36,13 @@ int x86_write_boot_tables(struct guest_mem *mem) __attribute__((warn_unused_resu
  * tables x86_write_boot_tables() wrote.  Leaves the other fields of *sregs alone. */
 void x86_long_mode_sregs(struct kvm_sregs *sregs);
 
+/* 32-bit protected mode with flat segments and paging off, as Multiboot specifies. */
+void x86_protected_mode_sregs(struct kvm_sregs *sregs);
+
+/* Real mode from the reset state: only CS changes. */
+void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs);
+
 /* Sets the general registers to start at entry with interrupts off. */
-void x86_long_mode_regs(struct kvm_regs *regs, uint64_t entry);
+void x86_boot_regs(struct kvm_regs *regs, uint64_t entry);
 
 #endif

@@ -1,5 +1,6 @@
 #include <elf.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hopvm/boot.h"
@@ -10,7 +11,8 @@ static int elf64_check_header(const Elf64_Ehdr *eh, size_t size)
 	uint64_t table_size, table_end;
 
 	if (size < SELFMAG || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0)
-		return err_set(-ENOEXEC, "not an ELF image (bad magic)");
+		return err_set(-ENOEXEC, "not an ELF image (bad magic), nor Multiboot; for a raw "
+			       "binary give --format raw --load-addr ADDR");
 	if (size < sizeof(*eh))
 		return err_set(-ENOEXEC, "ELF header truncated (%zu bytes)", size);
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64)
@@ -38,6 +40,8 @@ static int elf64_load_segment(struct guest_mem *mem, const uint8_t *image, size_
 			      const Elf64_Phdr *ph, unsigned index)
 {
 	uint64_t file_end, mem_end;
+	char what[32];
+	int ret;
 
 	if (__builtin_add_overflow(ph->p_offset, ph->p_filesz, &file_end) || file_end > size)
 		return err_set(-ENOEXEC, "ELF segment %u: file data lies outside the file", index);
@@ -45,17 +49,10 @@ static int elf64_load_segment(struct guest_mem *mem, const uint8_t *image, size_
 		return err_set(-ENOEXEC, "ELF segment %u: file size exceeds memory size", index);
 	if (__builtin_add_overflow(ph->p_paddr, ph->p_memsz, &mem_end))
 		return err_set(-ENOEXEC, "ELF segment %u: address range wraps", index);
-	if (ph->p_paddr < BOOT_AREA_END)
-		return err_set(-ENOEXEC,
-			       "ELF segment %u at 0x%llx overlaps hopvm's boot area below 0x%llx",
-			       index, (unsigned long long)ph->p_paddr,
-			       (unsigned long long)BOOT_AREA_END);
-	if (guest_mem_ptr(mem, ph->p_paddr, ph->p_memsz) == NULL)
-		return err_set(-E2BIG,
-			       "ELF segment %u (0x%llx-0x%llx) does not fit in guest RAM of %llu KiB; "
-			       "give it more with --mem",
-			       index, (unsigned long long)ph->p_paddr, (unsigned long long)mem_end,
-			       (unsigned long long)(mem->ram_size >> 10));
+	snprintf(what, sizeof(what), "ELF segment %u", index);
+	ret = boot_check_placement(mem, ph->p_paddr, ph->p_memsz, false, what);
+	if (ret < 0)
+		return ret;
 	if (guest_mem_write(mem, ph->p_paddr, image + ph->p_offset, ph->p_filesz) < 0 ||
 	    guest_mem_zero(mem, ph->p_paddr + ph->p_filesz, ph->p_memsz - ph->p_filesz) < 0)
 		return err_set(-EFAULT, "ELF segment %u: cannot write guest memory", index);

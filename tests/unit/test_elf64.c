@@ -147,11 +147,14 @@ static void test_boot_load_image_writes_boot_area(void **state)
 {
 	struct image img;
 	struct boot_image image = { (uint8_t *)&img, sizeof(img) };
+	struct boot_options opts = { .format = BOOT_FORMAT_AUTO };
 	struct boot_info info;
 
 	(void)state;
 	make_image(&img);
-	assert_int_equal(boot_load_image(&mem, &image, &info), 0);
+	assert_int_equal(boot_load_image(&mem, &image, &opts, &info), 0);
+	assert_int_equal(info.format, BOOT_FORMAT_ELF64);
+	assert_int_equal(info.mode, BOOT_CPU_LONG);
 	assert_int_equal(info.entry, LOAD_ADDR + 8);
 	assert_int_not_equal(ram[0x1000], 0);	/* the PML4 is there */
 }

@@ -75,7 +75,7 @@ static void test_long_mode_registers(void **state)
 	assert_int_equal(sregs.cs.selector, X86_SEL_CODE64);
 	assert_int_equal(sregs.ss.selector, X86_SEL_DATA);
 	assert_int_equal(sregs.tr.type, 11);
-	x86_long_mode_regs(&regs, 0x100040);
+	x86_boot_regs(&regs, 0x100040);
 	assert_int_equal(regs.rip, 0x100040);
 	assert_int_equal(regs.rflags, 0x2);
 }

@@ -22,6 +22,7 @@
 /* Flat descriptors: base 0, limit 4 GiB, granularity 4 KiB. */
 #define GDT_CODE64 0x00af9b000000ffffULL	/* present, DPL 0, execute/read, L=1 */
 #define GDT_DATA 0x00cf93000000ffffULL	/* present, DPL 0, read/write, D/B=1 */
+#define GDT_CODE32 0x00cf9b000000ffffULL	/* present, DPL 0, execute/read, D=1 */
 #define TSS_LIMIT 0x67
 #define TSS_TYPE_BUSY64 11
 
@@ -32,9 +33,10 @@ int x86_write_boot_tables(struct guest_mem *mem)
 {
 	/* A 64-bit TSS descriptor takes two GDT slots; its base is 0 and nothing uses it, but
 	 * VMX refuses to enter a guest whose TR is not a busy TSS. */
-	const uint64_t gdt[5] = {
+	const uint64_t gdt[6] = {
 		0, GDT_CODE64, GDT_DATA,
 		TSS_LIMIT | ((uint64_t)(0x80 | TSS_TYPE_BUSY64) << 40), 0,
+		GDT_CODE32,
 	};
 	uint64_t pml4e = X86_BOOT_PDPT_ADDR | PTE_PRESENT | PTE_WRITE;
 	uint64_t pdpt[X86_BOOT_IDENTITY_GIB];
@@ -79,7 +81,7 @@ void x86_long_mode_sregs(struct kvm_sregs *sregs)
 	};
 	sregs->ldt = (struct kvm_segment){ .unusable = 1, .type = 2, .present = 1 };
 	sregs->gdt.base = X86_BOOT_GDT_ADDR;
-	sregs->gdt.limit = 5 * 8 - 1;
+	sregs->gdt.limit = 6 * 8 - 1;
 	sregs->idt.base = 0;
 	sregs->idt.limit = 0;	/* no IDT yet: any exception before the guest loads one is fatal */
 	sregs->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
@@ -88,7 +90,32 @@ void x86_long_mode_sregs(struct kvm_sregs *sregs)
 	sregs->efer = EFER_LME | EFER_LMA;
 }
 
-void x86_long_mode_regs(struct kvm_regs *regs, uint64_t entry)
+void x86_protected_mode_sregs(struct kvm_sregs *sregs)
+{
+	struct kvm_segment data = flat_segment(X86_SEL_DATA, 3, 0, 1);
+
+	sregs->cs = flat_segment(X86_SEL_CODE32, 11, 0, 1);
+	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = data;
+	sregs->tr = (struct kvm_segment){
+		.base = 0, .limit = TSS_LIMIT, .selector = X86_SEL_TSS,
+		.type = TSS_TYPE_BUSY64, .present = 1,
+	};
+	sregs->gdt.base = X86_BOOT_GDT_ADDR;
+	sregs->gdt.limit = 6 * 8 - 1;
+	sregs->cr0 = CR0_PE | CR0_ET;
+	sregs->cr3 = 0;
+	sregs->cr4 = 0;
+	sregs->efer = 0;
+}
+
+void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs)
+{
+	sregs->cs.selector = cs;
+	sregs->cs.base = (uint64_t)cs << 4;
+	sregs->cs.limit = 0xffff;
+}
+
+void x86_boot_regs(struct kvm_regs *regs, uint64_t entry)
 {
 	memset(regs, 0, sizeof(*regs));
 	regs->rip = entry;
