@@ -67,7 +67,7 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 
 # --- unit tests --------------------------------------------------------------------------
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
-	test_vcpu_exit
+	test_vcpu_exit test_multiboot_raw test_mptable
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 
 all: $(HOPVM) $(GUEST_IMAGES)

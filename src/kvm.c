@@ -140,8 +140,8 @@ int kvm_run(int vcpu_fd)
 {
 	int ret = ioctl(vcpu_fd, KVM_RUN, 0);
 
-	if (ret < 0 && errno == EINTR)
-		return -EINTR;
+	if (ret < 0 && (errno == EINTR || errno == EAGAIN))
+		return -errno;
 	if (ret < 0)
 		return err_set(-errno, "KVM_RUN: %s", strerror(errno));
 	return ret;
@@ -181,4 +181,14 @@ int kvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state)
 int kvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *state)
 {
 	return KVM_IOCTL_PTR(vcpu_fd, KVM_SET_MP_STATE, state);
+}
+
+int kvm_get_lapic(int vcpu_fd, struct kvm_lapic_state *lapic)
+{
+	return KVM_IOCTL_PTR(vcpu_fd, KVM_GET_LAPIC, lapic);
+}
+
+int kvm_set_lapic(int vcpu_fd, const struct kvm_lapic_state *lapic)
+{
+	return KVM_IOCTL_PTR(vcpu_fd, KVM_SET_LAPIC, lapic);
 }

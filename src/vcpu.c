@@ -87,6 +87,17 @@ void vcpu_destroy(struct vcpu *vcpu)
 	vcpu->fd = -1;
 }
 
+int vcpu_set_firmware_state(struct vcpu *vcpu)
+{
+	struct kvm_lapic_state lapic;
+	int ret = kvm_get_lapic(vcpu->fd, &lapic);
+
+	if (ret < 0)
+		return ret;
+	x86_lapic_virtual_wire(&lapic);
+	return kvm_set_lapic(vcpu->fd, &lapic);
+}
+
 int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *info)
 {
 	struct kvm_sregs sregs;
@@ -118,13 +129,17 @@ int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *info)
 	return kvm_set_regs(vcpu->fd, &regs);
 }
 
-/* The guest's RIP as text, for messages; "unknown" if the registers cannot be read. */
+/* The guest's RIP as text, for messages; "unknown" if the registers cannot be read or the
+ * vCPU was already reset (AMD reinitialises the VMCB on a shutdown, losing the RIP). */
 static const char *vcpu_rip_text(struct vcpu *vcpu, char *buf, size_t len)
 {
+	struct kvm_sregs sregs;
 	struct kvm_regs regs;
 
-	if (vcpu->fd < 0 || kvm_get_regs(vcpu->fd, &regs) < 0)
+	if (vcpu->fd < 0 || kvm_get_regs(vcpu->fd, &regs) < 0 || kvm_get_sregs(vcpu->fd, &sregs) < 0)
 		return "unknown";
+	if (regs.rip == 0xfff0 && sregs.cs.base == 0xffff0000)
+		return "unknown (the vCPU was reset: AMD SVM loses it on shutdown)";
 	snprintf(buf, len, "0x%llx", (unsigned long long)regs.rip);
 	return buf;
 }
@@ -279,6 +294,8 @@ static void *vcpu_thread(void *arg)
 			__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 			continue;
 		}
+		if (ret == -EAGAIN)
+			continue;
 		if (ret < 0) {
 			vm_request_stop(vcpu->vm, HOPVM_EXIT_ERROR, "vCPU %u: %s", vcpu->id, err_msg());
 			break;

@@ -262,6 +262,8 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 	if (ret < 0)
 		return ret;
 	ret = vm_write_firmware_tables(vm);
+	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
+		ret = vcpu_set_firmware_state(&vm->vcpus[i]);
 	if (ret < 0)
 		return ret;
 	/* Only the boot vCPU starts at the entry point; the others wait in the kernel's LAPIC

@@ -32,13 +32,16 @@ int kvm_create_irqchip(int vm_fd);
 int kvm_create_pit2(int vm_fd, const struct kvm_pit_config *config);
 int kvm_irq_line(int vm_fd, unsigned irq, int level);
 
-/* vCPU ioctls.  kvm_run() returns -EINTR quietly: a signal asked the vCPU to look up. */
+/* vCPU ioctls.  kvm_run() returns -EINTR quietly (a signal asked the vCPU to look up), and
+ * -EAGAIN (an AP left its wait-for-SIPI state: run it again). */
 int kvm_run(int vcpu_fd);
 int kvm_get_regs(int vcpu_fd, struct kvm_regs *regs);
 int kvm_set_regs(int vcpu_fd, const struct kvm_regs *regs);
 int kvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs);
 int kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs);
 int kvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid2 *cpuid);
+int kvm_get_lapic(int vcpu_fd, struct kvm_lapic_state *lapic);
+int kvm_set_lapic(int vcpu_fd, const struct kvm_lapic_state *lapic);
 int kvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state);
 int kvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *state);
 

@@ -42,6 +42,10 @@ void x86_protected_mode_sregs(struct kvm_sregs *sregs);
 /* Real mode from the reset state: only CS changes. */
 void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs);
 
+/* Programs LINT0 as ExtINT and LINT1 as NMI, the "virtual wire" mode firmware leaves the
+ * local APIC in, so the PIC's interrupts reach the CPU. */
+void x86_lapic_virtual_wire(struct kvm_lapic_state *lapic);
+
 /* Sets the general registers to start at entry with interrupts off. */
 void x86_boot_regs(struct kvm_regs *regs, uint64_t entry);
 

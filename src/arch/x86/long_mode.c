@@ -115,6 +115,27 @@ void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs)
 	sregs->cs.limit = 0xffff;
 }
 
+#define APIC_LVT_LINT0 0x350
+#define APIC_LVT_LINT1 0x360
+#define APIC_LVT_MASKED (1U << 16)
+#define APIC_DM_NMI 0x400
+#define APIC_DM_EXTINT 0x700
+
+static void lapic_set_lvt(struct kvm_lapic_state *lapic, unsigned reg, uint32_t mode)
+{
+	uint32_t v;
+
+	memcpy(&v, lapic->regs + reg, sizeof(v));
+	v = (v & ~(APIC_LVT_MASKED | 0x700U)) | mode;
+	memcpy(lapic->regs + reg, &v, sizeof(v));
+}
+
+void x86_lapic_virtual_wire(struct kvm_lapic_state *lapic)
+{
+	lapic_set_lvt(lapic, APIC_LVT_LINT0, APIC_DM_EXTINT);
+	lapic_set_lvt(lapic, APIC_LVT_LINT1, APIC_DM_NMI);
+}
+
 void x86_boot_regs(struct kvm_regs *regs, uint64_t entry)
 {
 	memset(regs, 0, sizeof(*regs));
