@@ -53,7 +53,7 @@ HOPVM := $(BUILD)/hopvm
 
 # --- guests ------------------------------------------------------------------------------
 # ELF64 guests: guests/NAME/*.{c,S} with guests/lib, entered in long mode.
-GUESTS := hello exitcode triple smp
+GUESTS := hello exitcode triple smp spin
 # guests/lib is an archive, so each guest links only the parts it uses.
 GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/exit.c guests/lib/string.c \
 	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S
@@ -69,6 +69,8 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
+# Programs the boot tests run under KVM, built on libhopvm.
+BOOT_TOOLS := $(BUILD)/tests/pause_stress
 
 all: $(HOPVM) $(GUEST_IMAGES)
 
@@ -125,6 +127,11 @@ $(BUILD)/obj/tests/%.o: tests/%.c $(FLAGS_STAMP)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(HOST_CFLAGS) -c $< -o $@
 
+$(BUILD)/tests/pause_stress: $(BUILD)/obj/tests/boot/pause_stress.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $^ $(HOST_LDFLAGS) -o $@
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -132,7 +139,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 
 unit: $(UNIT_BINS)
 
-check: all unit
+check: all unit $(BOOT_TOOLS)
 	$(Q)BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
 
 check-unit: unit
