@@ -43,7 +43,7 @@ GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
 	-Wl,-z,max-page-size=4096
 
 # --- the product -----------------------------------------------------------------------
-LIB_SRCS := src/error.c src/size.c src/memory.c src/bus.c src/kvm.c src/vm.c src/vcpu.c \
+LIB_SRCS := src/error.c src/size.c src/memory.c src/bus.c src/kvm.c src/vm.c src/vcpu.c src/console.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
 	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/boot.c \
 	src/arch/x86/long_mode.c src/arch/x86/mptable.c src/arch/x86/e820.c
@@ -53,10 +53,11 @@ HOPVM := $(BUILD)/hopvm
 
 # --- guests ------------------------------------------------------------------------------
 # ELF64 guests: guests/NAME/*.{c,S} with guests/lib, entered in long mode.
-GUESTS := hello exitcode triple smp spin
+GUESTS := hello exitcode triple smp spin echo
 # guests/lib is an archive, so each guest links only the parts it uses.
 GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/exit.c guests/lib/string.c \
-	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S
+	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S \
+	guests/lib/interrupts.c guests/lib/isr.S
 GUEST_LIB := $(BUILD)/obj/guests/libguest.a
 GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))

@@ -147,6 +147,7 @@ static int cmd_run(int argc, char **argv)
 		.ram_size = DEFAULT_MEM_SIZE,
 		.nr_vcpus = 1,
 		.console_fd = STDOUT_FILENO,
+		.input_fd = STDIN_FILENO,
 	};
 	struct boot_options boot = { .format = BOOT_FORMAT_AUTO };
 	struct boot_image image;

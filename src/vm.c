@@ -271,6 +271,9 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 	ret = vcpu_set_boot_state(&vm->vcpus[0], info);
 	if (ret < 0)
 		return ret;
+	ret = console_input_start(&vm->console_in, vm, vm->cfg.input_fd);
+	if (ret < 0)
+		return ret;
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		pthread_mutex_lock(&vm->state_lock);
 		vm->nr_running++;
@@ -300,6 +303,7 @@ int vm_wait(struct vm *vm)
 		pthread_join(vm->vcpus[i].thread, NULL);
 		vm->vcpus[i].thread_started = false;
 	}
+	console_input_stop(&vm->console_in);
 	return vm->exit_status;
 }
 

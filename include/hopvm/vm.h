@@ -16,6 +16,7 @@
 
 #include "hopvm/boot.h"
 #include "hopvm/bus.h"
+#include "hopvm/console.h"
 #include "hopvm/debug_exit.h"
 #include "hopvm/memory.h"
 #include "hopvm/uart_16550.h"
@@ -40,6 +41,7 @@ struct vm_config {
 	bool qemu_exit_status;	/* debug-exit value V gives (V << 1) | 1, as in QEMU */
 	bool verbose;
 	int console_fd;		/* where COM1's output goes */
+	int input_fd;		/* what COM1 receives, or -1 */
 };
 
 struct vm {
@@ -54,6 +56,7 @@ struct vm {
 	struct bus mmio_bus;
 	struct uart_16550 com1;
 	struct debug_exit debug_exit;
+	struct console_input console_in;
 
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;	/* created so far */

@@ -2,7 +2,8 @@
 # printed.  Sourced by tests/boot/run; results go to $OUT.
 #
 #   case_begin NAME
-#   run_expect STATUS COMMAND [ARGS...]   run it (with a timeout), check the status
+#   run_expect STATUS COMMAND [ARGS...]   run it (with a timeout, stdin from $CASE_STDIN or
+#                                         /dev/null), check the status
 #   out_has TEXT / out_lacks TEXT / err_has TEXT / err_empty
 #   case_end
 #   case_skip NAME WHY
@@ -25,7 +26,7 @@ run_expect() {
 	local want=$1 status
 	shift
 	[ "${COUNT_ONLY:-0}" = 1 ] && return 0
-	timeout "${CASE_TIMEOUT:-60}" "$@" >"$OUT/$case_name.out" 2>"$OUT/$case_name.err" </dev/null
+	timeout "${CASE_TIMEOUT:-60}" "$@" >"$OUT/$case_name.out" 2>"$OUT/$case_name.err" <"${CASE_STDIN:-/dev/null}"
 	status=$?
 	# Serial consoles end lines with CR LF; compare text without the CR.
 	sed -i 's/\r$//' "$OUT/$case_name.out"

@@ -21,7 +21,7 @@ static int setup_with(void **state, bool qemu_exit_status)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct vm_config cfg = { .ram_size = 1 << 20, .nr_vcpus = 1,
-				 .qemu_exit_status = qemu_exit_status };
+				 .qemu_exit_status = qemu_exit_status, .input_fd = -1 };
 
 	assert_non_null(f);
 	assert_int_equal(pipe2(f->console, O_NONBLOCK), 0);
