@@ -34,6 +34,10 @@ void serial_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Ends the VM through the debug-exit port with the given status; never returns. */
 __attribute__((noreturn)) void guest_exit(uint8_t status);
 
+/* For guests built as Multiboot kernels: the end of the usable RAM that starts at 1 MiB,
+ * below 4 GiB, from the loader's memory map (0 if there is no Multiboot information). */
+uint64_t multiboot_ram_top(void);
+
 /* Each guest defines this; its return value becomes the exit status. */
 int guest_main(void);
 
