@@ -57,13 +57,14 @@ GUESTS := hello exitcode triple smp spin echo timer
 # guests/lib is an archive, so each guest links only the parts it uses.
 GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/exit.c guests/lib/string.c \
 	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S \
-	guests/lib/interrupts.c guests/lib/isr.S guests/lib/multiboot_info.c
+	guests/lib/interrupts.c guests/lib/isr.S guests/lib/multiboot_info.c \
+	guests/lib/pagetable.c guests/lib/cmdline.c
 GUEST_LIB := $(BUILD)/obj/guests/libguest.a
 GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
 # Flat binaries: modes (raw, real mode at 0x8000) and Multiboot kernels (hello again, and the
 # guests that need the memory map).
-MULTIBOOT_GUESTS := hello memtest paging
+MULTIBOOT_GUESTS := hello memtest paging bench ptbench
 GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 	$(MULTIBOOT_GUESTS:%=$(BUILD)/guests/%-multiboot.bin)
 
@@ -73,6 +74,8 @@ UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf6
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress
+# Benchmark programs (make bench).
+BENCH_TOOLS := $(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time
 
 all: $(HOPVM) $(GUEST_IMAGES)
 
@@ -134,6 +137,14 @@ $(BUILD)/tests/pause_stress: $(BUILD)/obj/tests/boot/pause_stress.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $^ $(HOST_LDFLAGS) -o $@
 
+$(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time: $(BUILD)/tests/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $^ $(HOST_LDFLAGS) -o $@
+
+bench: all $(BENCH_TOOLS)
+	$(Q)BUILD=$(BUILD) tests/bench/run
+
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -155,7 +166,7 @@ install: $(HOPVM)
 clean:
 	rm -rf build
 
-.PHONY: all unit check check-unit install clean
+.PHONY: all unit check check-unit bench install clean
 .SUFFIXES:
 .SECONDARY:
 

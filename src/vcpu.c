@@ -260,6 +260,11 @@ static bool vcpu_wait_while_paused(struct vcpu *vcpu)
 	struct vm *vm = vcpu->vm;
 	bool keep_running;
 
+	/* The exit path's fast case: nothing asked, no lock taken.  A request made just after
+	 * this look is not missed: its kick makes the next KVM_RUN return at once. */
+	if (!__atomic_load_n(&vm->pause_requested, __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&vm->stop_requested, __ATOMIC_ACQUIRE))
+		return true;
 	pthread_mutex_lock(&vm->state_lock);
 	if (vm->pause_requested && !vm->stop_requested) {
 		vm->nr_paused++;

@@ -194,7 +194,7 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 {
 	pthread_mutex_lock(&vm->state_lock);
 	if (!vm->stop_requested) {
-		vm->stop_requested = true;
+		__atomic_store_n(&vm->stop_requested, true, __ATOMIC_RELEASE);
 		vm->exit_status = status;
 		if (fmt != NULL) {
 			va_list ap;
@@ -210,18 +210,13 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 
 bool vm_stop_requested(struct vm *vm)
 {
-	bool stop;
-
-	pthread_mutex_lock(&vm->state_lock);
-	stop = vm->stop_requested;
-	pthread_mutex_unlock(&vm->state_lock);
-	return stop;
+	return __atomic_load_n(&vm->stop_requested, __ATOMIC_ACQUIRE);
 }
 
 void vm_pause(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->state_lock);
-	vm->pause_requested = true;
+	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vm->state_lock);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)
@@ -235,7 +230,7 @@ void vm_pause(struct vm *vm)
 void vm_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->state_lock);
-	vm->pause_requested = false;
+	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&vm->state_cond);
 	pthread_mutex_unlock(&vm->state_lock);
 }

@@ -38,6 +38,9 @@ __attribute__((noreturn)) void guest_exit(uint8_t status);
  * below 4 GiB, from the loader's memory map (0 if there is no Multiboot information). */
 uint64_t multiboot_ram_top(void);
 
+/* For Multiboot guests: the number after "KEY=" on the command line, or fallback. */
+unsigned long cmdline_value(const char *key, unsigned long fallback);
+
 /* Each guest defines this; its return value becomes the exit status. */
 int guest_main(void);
 
