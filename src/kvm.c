@@ -192,3 +192,9 @@ int kvm_set_lapic(int vcpu_fd, const struct kvm_lapic_state *lapic)
 {
 	return KVM_IOCTL_PTR(vcpu_fd, KVM_SET_LAPIC, lapic);
 }
+
+int kvm_set_msrs(int vcpu_fd, const struct kvm_msrs *msrs)
+{
+	/* Variable-length argument: no size check. */
+	return KVM_IOCTL_VAL(vcpu_fd, KVM_SET_MSRS, msrs);
+}

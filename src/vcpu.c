@@ -87,6 +87,27 @@ void vcpu_destroy(struct vcpu *vcpu)
 	vcpu->fd = -1;
 }
 
+static int vcpu_set_boot_msrs(struct vcpu *vcpu)
+{
+	struct {
+		struct kvm_msrs header;
+		struct kvm_msr_entry entries[X86_BOOT_MSRS];
+	} msrs;
+	int ret;
+
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.header.nmsrs = X86_BOOT_MSRS;
+	for (unsigned i = 0; i < X86_BOOT_MSRS; i++) {
+		msrs.entries[i].index = x86_boot_msrs[i].index;
+		msrs.entries[i].data = x86_boot_msrs[i].value;
+	}
+	ret = kvm_set_msrs(vcpu->fd, &msrs.header);
+	if (ret >= 0 && ret < X86_BOOT_MSRS)
+		return err_set(-EINVAL, "KVM_SET_MSRS: vCPU %u refused MSR %s (0x%x)", vcpu->id,
+			       x86_boot_msrs[ret].name, x86_boot_msrs[ret].index);
+	return ret < 0 ? ret : 0;
+}
+
 int vcpu_set_firmware_state(struct vcpu *vcpu)
 {
 	struct kvm_lapic_state lapic;
@@ -95,7 +116,10 @@ int vcpu_set_firmware_state(struct vcpu *vcpu)
 	if (ret < 0)
 		return ret;
 	x86_lapic_virtual_wire(&lapic);
-	return kvm_set_lapic(vcpu->fd, &lapic);
+	ret = kvm_set_lapic(vcpu->fd, &lapic);
+	if (ret < 0)
+		return ret;
+	return vcpu_set_boot_msrs(vcpu);
 }
 
 int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *info)
@@ -147,10 +171,11 @@ static const char *vcpu_rip_text(struct vcpu *vcpu, char *buf, size_t len)
 static void vcpu_log_unmapped_port(struct vcpu *vcpu, uint16_t port, bool is_write)
 {
 	struct vm *vm = vcpu->vm;
-	uint64_t bit = 1ULL << (port % 64);
+	unsigned bit = port * 2u + is_write;
+	uint64_t mask = 1ULL << (bit % 64);
 
 	if (!vm->cfg.verbose ||
-	    (__atomic_fetch_or(&vm->unmapped_ports_logged[port / 64], bit, __ATOMIC_RELAXED) & bit))
+	    (__atomic_fetch_or(&vm->unmapped_ports_logged[bit / 64], mask, __ATOMIC_RELAXED) & mask))
 		return;
 	fprintf(stderr, "hopvm: vCPU %u: %s of unmapped port 0x%x (%s; logged once)\n",
 		vcpu->id, is_write ? "write" : "read", port,
@@ -160,13 +185,29 @@ static void vcpu_log_unmapped_port(struct vcpu *vcpu, uint16_t port, bool is_wri
 static void vcpu_log_unmapped_mmio(struct vcpu *vcpu, uint64_t addr, bool is_write)
 {
 	struct vm *vm = vcpu->vm;
-	unsigned n = __atomic_fetch_add(&vm->unmapped_mmio_logged, 1, __ATOMIC_RELAXED);
+	uint64_t page = (addr >> 12) << 1 | is_write;	/* per page and direction */
+	bool seen = false;
+	unsigned n;
 
-	if (!vm->cfg.verbose || n > 16)
+	if (!vm->cfg.verbose)
 		return;
-	fprintf(stderr, "hopvm: vCPU %u: %s of unmapped MMIO address 0x%llx%s\n", vcpu->id,
-		is_write ? "write" : "read", (unsigned long long)addr,
-		n == 16 ? " (further unmapped MMIO accesses are not logged)" : "");
+	pthread_mutex_lock(&vm->log_lock);
+	n = vm->nr_unmapped_mmio_pages;
+	for (unsigned i = 0; i < n && i < VM_MMIO_LOG_PAGES; i++)
+		seen |= vm->unmapped_mmio_pages[i] == page;
+	if (!seen && n <= VM_MMIO_LOG_PAGES) {
+		if (n < VM_MMIO_LOG_PAGES)
+			vm->unmapped_mmio_pages[n] = page;
+		vm->nr_unmapped_mmio_pages++;
+		if (n < VM_MMIO_LOG_PAGES)
+			fprintf(stderr, "hopvm: vCPU %u: %s of unmapped MMIO address 0x%llx "
+				"(%s; logged once per page)\n", vcpu->id, is_write ? "write" : "read",
+				(unsigned long long)addr, is_write ? "dropped" : "reads all-ones");
+		else
+			fprintf(stderr, "hopvm: vCPU %u: more unmapped MMIO pages, not logged\n",
+				vcpu->id);
+	}
+	pthread_mutex_unlock(&vm->log_lock);
 }
 
 static void vcpu_handle_io(struct vcpu *vcpu, struct kvm_run *run)

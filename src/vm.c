@@ -64,6 +64,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = -1;
 	pthread_mutex_init(&vm->state_lock, NULL);
+	pthread_mutex_init(&vm->log_lock, NULL);
 	pthread_cond_init(&vm->state_cond, NULL);
 	bus_init(&vm->pio_bus, "pio");
 	bus_init(&vm->mmio_bus, "mmio");
@@ -325,6 +326,7 @@ void vm_destroy(struct vm *vm)
 	guest_mem_free(&vm->mem);
 	pthread_cond_destroy(&vm->state_cond);
 	pthread_mutex_destroy(&vm->state_lock);
+	pthread_mutex_destroy(&vm->log_lock);
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = -1;
 }

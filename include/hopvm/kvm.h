@@ -40,6 +40,8 @@ int kvm_set_regs(int vcpu_fd, const struct kvm_regs *regs);
 int kvm_get_sregs(int vcpu_fd, struct kvm_sregs *sregs);
 int kvm_set_sregs(int vcpu_fd, const struct kvm_sregs *sregs);
 int kvm_set_cpuid2(int vcpu_fd, const struct kvm_cpuid2 *cpuid);
+/* Returns how many of the MSRs were set (KVM stops at the first it refuses). */
+int kvm_set_msrs(int vcpu_fd, const struct kvm_msrs *msrs);
 int kvm_get_lapic(int vcpu_fd, struct kvm_lapic_state *lapic);
 int kvm_set_lapic(int vcpu_fd, const struct kvm_lapic_state *lapic);
 int kvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state);

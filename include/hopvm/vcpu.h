@@ -29,7 +29,7 @@ enum vcpu_action {
 int vcpu_create(struct vm *vm, unsigned id, struct vcpu *vcpu) __attribute__((warn_unused_result));
 void vcpu_destroy(struct vcpu *vcpu);
 
-/* The local APIC as firmware leaves it (virtual wire mode).  Setting it also makes KVM
+/* The local APIC (virtual wire mode) and boot MSRs as firmware leaves them.  Setting it also makes KVM
  * recompute its APIC ID map, which otherwise misses the vCPU created last, so an INIT-SIPI
  * to it would be lost: call it for every vCPU once all exist. */
 int vcpu_set_firmware_state(struct vcpu *vcpu) __attribute__((warn_unused_result));

@@ -35,6 +35,8 @@ enum hopvm_exit_status {
 
 struct vcpu;
 
+#define VM_MMIO_LOG_PAGES 32
+
 struct vm_config {
 	uint64_t ram_size;
 	unsigned nr_vcpus;
@@ -71,8 +73,11 @@ struct vm {
 	unsigned nr_running;	/* vCPU threads that have not ended */
 	unsigned nr_paused;	/* vCPU threads waiting in vcpu_wait_while_paused() */
 
-	uint64_t unmapped_ports_logged[65536 / 64];
-	unsigned unmapped_mmio_logged;
+	/* --verbose logs each unmapped port (per direction) and MMIO page once. */
+	uint64_t unmapped_ports_logged[2 * 65536 / 64];
+	pthread_mutex_t log_lock;
+	uint64_t unmapped_mmio_pages[VM_MMIO_LOG_PAGES];
+	unsigned nr_unmapped_mmio_pages;
 };
 
 int vm_init(struct vm *vm, const struct vm_config *cfg) __attribute__((warn_unused_result));

@@ -46,6 +46,16 @@ void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs);
  * local APIC in, so the PIC's interrupts reach the CPU. */
 void x86_lapic_virtual_wire(struct kvm_lapic_state *lapic);
 
+/* The MSRs firmware sets before handing over: fast strings on, system-call MSRs and the TSC
+ * zeroed (equal TSC writes keep the vCPUs' TSCs in step). */
+#define X86_BOOT_MSRS 9
+struct x86_msr {
+	uint32_t index;
+	uint64_t value;
+	const char *name;
+};
+extern const struct x86_msr x86_boot_msrs[X86_BOOT_MSRS];
+
 /* Sets the general registers to start at entry with interrupts off. */
 void x86_boot_regs(struct kvm_regs *regs, uint64_t entry);
 

@@ -115,6 +115,18 @@ void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs)
 	sregs->cs.limit = 0xffff;
 }
 
+const struct x86_msr x86_boot_msrs[X86_BOOT_MSRS] = {
+	{ 0x1a0, 1, "IA32_MISC_ENABLE" },	/* fast string operations */
+	{ 0x174, 0, "IA32_SYSENTER_CS" },
+	{ 0x175, 0, "IA32_SYSENTER_ESP" },
+	{ 0x176, 0, "IA32_SYSENTER_EIP" },
+	{ 0xc0000081, 0, "STAR" },
+	{ 0xc0000082, 0, "LSTAR" },
+	{ 0xc0000084, 0, "SYSCALL_MASK" },
+	{ 0xc0000102, 0, "KERNEL_GS_BASE" },
+	{ 0x10, 0, "IA32_TSC" },
+};
+
 #define APIC_LVT_LINT0 0x350
 #define APIC_LVT_LINT1 0x360
 #define APIC_LVT_MASKED (1U << 16)
