@@ -43,7 +43,8 @@ GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
 	-Wl,-z,max-page-size=4096
 
 # --- the product -----------------------------------------------------------------------
-LIB_SRCS := src/error.c src/size.c src/memory.c src/bus.c src/kvm.c src/vm.c src/vcpu.c src/console.c \
+LIB_SRCS := src/error.c src/size.c src/memory.c src/bus.c src/kvm.c src/kvm_info.c src/vm.c \
+	src/vcpu.c src/console.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
 	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/boot.c \
 	src/arch/x86/long_mode.c src/arch/x86/mptable.c src/arch/x86/e820.c

@@ -11,6 +11,8 @@
 
 #include "hopvm/boot.h"
 #include "hopvm/error.h"
+#include "hopvm/kvm.h"
+#include "hopvm/kvm_info.h"
 #include "hopvm/mptable.h"
 #include "hopvm/size.h"
 #include "hopvm/vm.h"
@@ -22,6 +24,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hopvm run [options] IMAGE   run a guest kernel\n"
+		"       hopvm info                  what this host's KVM offers hopvm\n"
 		"       hopvm version               print the version\n"
 		"       hopvm help                  print this help\n"
 		"\n"
@@ -35,7 +38,10 @@ static void usage(FILE *out)
 		"      --cmdline TEXT      command line for a Multiboot kernel\n"
 		"      --qemu-exit-status  a guest write of V to port 0xf4 exits with (V << 1) | 1,\n"
 		"                          as QEMU's isa-debug-exit does (default: V)\n"
-		"  -v, --verbose           log unmapped device accesses and other guest oddities\n"
+		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
+		"                          transparent huge pages) and say which it got\n"
+		"  -v, --verbose           report KVM and memory set-up, and log unmapped device\n"
+		"                          accesses (each port or page once)\n"
 		"  -h, --help              print this help\n"
 		"\n"
 		"IMAGE formats: ELF64 (entered in 64-bit long mode), Multiboot v1 (32-bit protected\n"
@@ -88,6 +94,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "load-addr", required_argument, NULL, 'L' },
 		{ "cmdline", required_argument, NULL, 'C' },
 		{ "qemu-exit-status", no_argument, NULL, 'Q' },
+		{ "hugepages", no_argument, NULL, 'H' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -117,6 +124,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case 'C':
 			boot->cmdline = optarg;
+			break;
+		case 'H':
+			cfg->hugepages = true;
 			break;
 		case 'Q':
 			cfg->qemu_exit_status = true;
@@ -182,6 +192,12 @@ static int cmd_run(int argc, char **argv)
 		status = HOPVM_EXIT_ERROR;
 		goto out_vm;
 	}
+	if (cfg.verbose)
+		fprintf(stderr, "hopvm: KVM API %d; %s; %u vCPUs, %llu MiB; %s image\n",
+			vm.kvm_info.api_version, vm.kvm_info.paging, cfg.nr_vcpus,
+			(unsigned long long)(cfg.ram_size >> 20), boot_format_name(info.format));
+	if (cfg.verbose || cfg.hugepages)
+		fprintf(stderr, "hopvm: %s\n", guest_mem_backing_text(&vm.mem));
 	status = vm_run(&vm, &info);
 	if (vm.stop_message[0] != '\0')
 		fprintf(stderr, "hopvm: %s\n", vm.stop_message);
@@ -190,6 +206,35 @@ out_vm:
 out_image:
 	boot_image_free(&image);
 	return status;
+}
+
+static int cmd_info(void)
+{
+	struct kvm_info info;
+	int fd = kvm_open();
+
+	if (fd < 0 || kvm_info_read(fd, &info) < 0) {
+		fprintf(stderr, "hopvm: %s\n", err_msg());
+		if (fd >= 0)
+			close(fd);
+		return HOPVM_EXIT_ERROR;
+	}
+	close(fd);
+	printf("KVM API version %d%s\n", info.api_version,
+	       info.api_version == KVM_EXPECTED_API_VERSION ? "" : " (hopvm needs 12)");
+	printf("%s\n", info.paging);
+	printf("capabilities:\n");
+	for (unsigned i = 0; i < info.nr_caps; i++)
+		printf("  %-24s %-5d %s%s\n", info.caps[i]->name, info.values[i], info.caps[i]->why,
+		       info.caps[i]->required ? " (required)" : "");
+	printf("vCPUs per VM: up to %d; hopvm's limit: %d\n", kvm_info_max_vcpus(&info),
+	       MPTABLE_MAX_CPUS);
+	if (kvm_info_check(&info) < 0) {
+		printf("hopvm cannot run here: %s\n", err_msg());
+		return HOPVM_EXIT_ERROR;
+	}
+	printf("hopvm can run guests here\n");
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -202,6 +247,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "info") == 0)
+		return cmd_info();
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("hopvm %s\n", HOPVM_VERSION);
 		return 0;

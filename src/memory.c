@@ -1,11 +1,61 @@
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "hopvm/error.h"
 #include "hopvm/memory.h"
 
-int guest_mem_alloc(struct guest_mem *mem, uint64_t ram_size)
+#define HUGE_PAGE_SIZE (2ULL << 20)
+#define THP_ENABLED_PATH "/sys/kernel/mm/transparent_hugepage/enabled"
+
+static bool thp_disabled(void)
+{
+	char line[128] = "";
+	FILE *f = fopen(THP_ENABLED_PATH, "r");
+
+	if (f == NULL)
+		return true;
+	if (fgets(line, sizeof(line), f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	return strstr(line, "[never]") != NULL;
+}
+
+/* Huge pages: the hugetlbfs pool first (mmap fails at once if it is short, never later), then
+ * transparent huge pages. */
+static uint8_t *map_huge(struct guest_mem *mem, uint64_t ram_size)
+{
+	uint8_t *host = MAP_FAILED;
+
+	if (ram_size % HUGE_PAGE_SIZE == 0)
+		host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+	if (host != MAP_FAILED) {
+		mem->backing = MEM_BACKING_HUGETLBFS;
+		return host;
+	}
+	host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (host != MAP_FAILED && !thp_disabled() && madvise(host, ram_size, MADV_HUGEPAGE) == 0)
+		mem->backing = MEM_BACKING_THP;
+	return host;
+}
+
+const char *guest_mem_backing_text(const struct guest_mem *mem)
+{
+	switch (mem->backing) {
+	case MEM_BACKING_HUGETLBFS:
+		return "guest RAM: 2 MiB pages from hugetlbfs";
+	case MEM_BACKING_THP:
+		return "guest RAM: transparent huge pages (madvise; hugetlbfs had too few pages)";
+	default:
+		return "guest RAM: 4 KiB pages (no hugetlbfs pages, and transparent huge pages "
+		       "are off)";
+	}
+}
+
+int guest_mem_alloc(struct guest_mem *mem, uint64_t ram_size, bool hugepages)
 {
 	uint64_t low_size, high_size;
 	uint8_t *host;
@@ -19,8 +69,11 @@ int guest_mem_alloc(struct guest_mem *mem, uint64_t ram_size)
 
 	/* One mapping for all of RAM: the regions are views into it, so guest RAM stays one
 	 * contiguous block for hashing and migration. */
-	host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (hugepages)
+		host = map_huge(mem, ram_size);
+	else
+		host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (host == MAP_FAILED)
 		return err_set(-errno, "cannot map %llu MiB of guest memory: %s",
 			       (unsigned long long)(ram_size >> 20), strerror(errno));

@@ -9,24 +9,11 @@
 #include "hopvm/error.h"
 #include "hopvm/guest_abi.h"
 #include "hopvm/kvm.h"
+#include "hopvm/kvm_info.h"
 #include "hopvm/mptable.h"
 #include "hopvm/vcpu.h"
 #include "hopvm/vm.h"
 #include "hopvm/x86.h"
-
-/* The capabilities hopvm cannot run without, with the reason for each. */
-static const struct {
-	long cap;
-	const char *name;
-} required_caps[] = {
-	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
-	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
-	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
-	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },	/* race-free vCPU kicks */
-	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
-	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
-	{ KVM_CAP_PIT_STATE2, "KVM_CAP_PIT_STATE2" },
-};
 
 static void com1_tx(void *ctx, uint8_t byte)
 {
@@ -72,7 +59,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	uart_16550_init(&vm->com1, com1_tx, com1_irq, vm);
 	debug_exit_init(&vm->debug_exit, debug_exit_stop, vm);
 
-	ret = guest_mem_alloc(&vm->mem, cfg->ram_size);
+	ret = guest_mem_alloc(&vm->mem, cfg->ram_size, cfg->hugepages);
 	if (ret < 0)
 		return ret;
 
@@ -99,29 +86,16 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 
 static int vm_check_kvm(struct vm *vm)
 {
-	int version = kvm_get_api_version(vm->kvm_fd);
-	int max_vcpus;
+	int ret = kvm_info_read(vm->kvm_fd, &vm->kvm_info);
 
-	if (version < 0)
-		return version;
-	if (version != KVM_EXPECTED_API_VERSION)
-		return err_set(-ENOTSUP, "KVM API version %d, hopvm needs %d", version,
-			       KVM_EXPECTED_API_VERSION);
-	for (size_t i = 0; i < sizeof(required_caps) / sizeof(required_caps[0]); i++) {
-		int ret = kvm_check_extension(vm->kvm_fd, required_caps[i].cap);
-
-		if (ret < 0)
-			return ret;
-		if (ret == 0)
-			return err_set(-ENOTSUP, "this kernel's KVM lacks %s, which hopvm needs",
-				       required_caps[i].name);
-	}
-	max_vcpus = kvm_check_extension(vm->kvm_fd, KVM_CAP_MAX_VCPUS);
-	if (max_vcpus <= 0)
-		max_vcpus = kvm_check_extension(vm->kvm_fd, KVM_CAP_NR_VCPUS);
-	if (max_vcpus > 0 && vm->cfg.nr_vcpus > (unsigned)max_vcpus)
+	if (ret < 0)
+		return ret;
+	ret = kvm_info_check(&vm->kvm_info);
+	if (ret < 0)
+		return ret;
+	if (vm->cfg.nr_vcpus > (unsigned)kvm_info_max_vcpus(&vm->kvm_info))
 		return err_set(-EINVAL, "--cpus %u is more than this KVM allows (%d)",
-			       vm->cfg.nr_vcpus, max_vcpus);
+			       vm->cfg.nr_vcpus, kvm_info_max_vcpus(&vm->kvm_info));
 	return 0;
 }
 

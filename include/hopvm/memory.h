@@ -25,16 +25,29 @@ struct guest_region {
 	uint8_t *host;
 };
 
+enum guest_mem_backing {
+	MEM_BACKING_SMALL_PAGES,	/* 4 KiB pages */
+	MEM_BACKING_HUGETLBFS,		/* 2 MiB pages reserved in the host's hugetlbfs pool */
+	MEM_BACKING_THP,		/* transparent huge pages, asked for with madvise */
+};
+
 struct guest_mem {
 	struct guest_region regions[MEM_MAX_REGIONS];
 	unsigned nr_regions;
 	uint64_t ram_size;
 	bool owns_mapping;	/* false when built over a caller's buffer (unit tests) */
+	enum guest_mem_backing backing;
 };
 
 /* Maps ram_size bytes of anonymous memory and lays it out around the MMIO hole.
- * ram_size must be a multiple of 4 KiB between MEM_MIN_SIZE and MEM_MAX_SIZE. */
-int guest_mem_alloc(struct guest_mem *mem, uint64_t ram_size) __attribute__((warn_unused_result));
+ * ram_size must be a multiple of 4 KiB between MEM_MIN_SIZE and MEM_MAX_SIZE.  With
+ * hugepages, hugetlbfs pages if the host's pool has enough, else transparent huge pages;
+ * mem->backing says which it got. */
+int guest_mem_alloc(struct guest_mem *mem, uint64_t ram_size, bool hugepages)
+	__attribute__((warn_unused_result));
+
+/* A sentence for the user about mem->backing. */
+const char *guest_mem_backing_text(const struct guest_mem *mem);
 
 /* Uses a caller-owned buffer as RAM starting at guest-physical 0 (for tests without KVM). */
 void guest_mem_init_buffer(struct guest_mem *mem, void *buf, uint64_t size);

@@ -18,6 +18,7 @@
 #include "hopvm/bus.h"
 #include "hopvm/console.h"
 #include "hopvm/debug_exit.h"
+#include "hopvm/kvm_info.h"
 #include "hopvm/memory.h"
 #include "hopvm/uart_16550.h"
 
@@ -42,6 +43,7 @@ struct vm_config {
 	unsigned nr_vcpus;
 	bool qemu_exit_status;	/* debug-exit value V gives (V << 1) | 1, as in QEMU */
 	bool verbose;
+	bool hugepages;		/* back RAM with huge pages where the host has them */
 	int console_fd;		/* where COM1's output goes */
 	int input_fd;		/* what COM1 receives, or -1 */
 };
@@ -52,6 +54,7 @@ struct vm {
 	int vm_fd;
 	int vcpu_mmap_size;
 	struct kvm_cpuid2 *cpuid;
+	struct kvm_info kvm_info;
 
 	struct guest_mem mem;
 	struct bus pio_bus;

@@ -10,7 +10,7 @@ static void test_small_ram_is_one_region(void **state)
 	uint8_t *p;
 
 	(void)state;
-	assert_int_equal(guest_mem_alloc(&mem, 2ULL << 20), 0);
+	assert_int_equal(guest_mem_alloc(&mem, 2ULL << 20, false), 0);
 	assert_int_equal(mem.nr_regions, 1);
 	assert_int_equal(mem.regions[0].gpa, 0);
 	assert_int_equal(mem.regions[0].size, 2ULL << 20);
@@ -27,7 +27,7 @@ static void test_large_ram_splits_around_hole(void **state)
 	uint64_t size = MEM_HOLE_START + (8ULL << 20);
 
 	(void)state;
-	assert_int_equal(guest_mem_alloc(&mem, size), 0);
+	assert_int_equal(guest_mem_alloc(&mem, size, false), 0);
 	assert_int_equal(mem.nr_regions, 2);
 	assert_int_equal(mem.regions[0].size, MEM_HOLE_START);
 	assert_int_equal(mem.regions[1].gpa, MEM_HIGH_START);
@@ -39,15 +39,27 @@ static void test_large_ram_splits_around_hole(void **state)
 	guest_mem_free(&mem);
 }
 
+static void test_hugepages_say_what_they_got(void **state)
+{
+	struct guest_mem mem;
+
+	(void)state;
+	assert_int_equal(guest_mem_alloc(&mem, 4ULL << 20, true), 0);
+	assert_non_null(strstr(guest_mem_backing_text(&mem), "guest RAM: "));
+	assert_int_equal(mem.regions[0].size, 4ULL << 20);
+	mem.regions[0].host[(4ULL << 20) - 1] = 1;	/* usable to the last byte */
+	guest_mem_free(&mem);
+}
+
 static void test_bad_sizes(void **state)
 {
 	struct guest_mem mem;
 
 	(void)state;
-	assert_int_equal(guest_mem_alloc(&mem, (1ULL << 20) + 1), -EINVAL);
+	assert_int_equal(guest_mem_alloc(&mem, (1ULL << 20) + 1, false), -EINVAL);
 	assert_err_mentions("multiple of 4 KiB");
-	assert_int_equal(guest_mem_alloc(&mem, 4096), -EINVAL);
-	assert_int_equal(guest_mem_alloc(&mem, MEM_MAX_SIZE + 4096), -EINVAL);
+	assert_int_equal(guest_mem_alloc(&mem, 4096, false), -EINVAL);
+	assert_int_equal(guest_mem_alloc(&mem, MEM_MAX_SIZE + 4096, false), -EINVAL);
 }
 
 static void test_checked_translation(void **state)
@@ -76,6 +88,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_small_ram_is_one_region),
 		cmocka_unit_test(test_large_ram_splits_around_hole),
+		cmocka_unit_test(test_hugepages_say_what_they_got),
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_checked_translation),
 	};

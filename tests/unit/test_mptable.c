@@ -82,7 +82,7 @@ static void test_e820_map(void **state)
 	uint64_t ram_total = 0;
 
 	(void)state;
-	assert_int_equal(guest_mem_alloc(&mem, MEM_HOLE_START + (64ULL << 20)), 0);
+	assert_int_equal(guest_mem_alloc(&mem, MEM_HOLE_START + (64ULL << 20), false), 0);
 	n = e820_build(&mem, map);
 	assert_int_equal(n, 4);
 	for (unsigned i = 0; i < n; i++) {

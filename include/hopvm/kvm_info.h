@@ -1,0 +1,35 @@
+/* What the host's KVM offers: the API version, the capabilities hopvm uses, and whether the
+ * CPU's nested paging (Intel EPT, AMD NPT) translates guest memory.  For `hopvm info`, for
+ * --verbose, and for the checks VM creation makes. */
+#ifndef HOPVM_KVM_INFO_H
+#define HOPVM_KVM_INFO_H
+
+#include <stdbool.h>
+
+struct kvm_cap_desc {
+	long cap;
+	const char *name;
+	bool required;
+	const char *why;
+};
+
+#define KVM_INFO_MAX_CAPS 16
+
+struct kvm_info {
+	int api_version;
+	unsigned nr_caps;
+	const struct kvm_cap_desc *caps[KVM_INFO_MAX_CAPS];
+	int values[KVM_INFO_MAX_CAPS];	/* KVM_CHECK_EXTENSION's answer */
+	char paging[160];		/* nested or shadow paging, and where that was read */
+};
+
+/* Fills info from an open /dev/kvm. */
+int kvm_info_read(int kvm_fd, struct kvm_info *info) __attribute__((warn_unused_result));
+
+/* Checks the API version and every required capability; the message names what is missing. */
+int kvm_info_check(const struct kvm_info *info) __attribute__((warn_unused_result));
+
+/* The most vCPUs a VM may have here. */
+int kvm_info_max_vcpus(const struct kvm_info *info);
+
+#endif

@@ -1,0 +1,98 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hopvm/error.h"
+#include "hopvm/kvm.h"
+#include "hopvm/kvm_info.h"
+
+static const struct kvm_cap_desc kvm_caps[] = {
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", true, "guest RAM from hopvm's memory" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", true, "real mode on Intel" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", true, "the CPU model" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", true, "race-free pause and stop" },
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", true, "PIC, IOAPIC and LAPICs in the kernel" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2", true, "the PIT in the kernel" },
+	{ KVM_CAP_PIT_STATE2, "KVM_CAP_PIT_STATE2", true, "saving the PIT" },
+	{ KVM_CAP_MAX_VCPUS, "KVM_CAP_MAX_VCPUS", false, "how many vCPUs --cpus allows" },
+	{ KVM_CAP_NR_VCPUS, "KVM_CAP_NR_VCPUS", false, "recommended vCPU count" },
+	{ KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK", false, "kvmclock for migration" },
+	{ KVM_CAP_SYNC_MMU, "KVM_CAP_SYNC_MMU", false, "guest RAM may be huge pages" },
+};
+
+/* Intel's EPT or AMD's NPT, as the loaded KVM module reports it. */
+static void read_paging_mode(struct kvm_info *info)
+{
+	static const struct {
+		const char *path, *name;
+	} params[] = {
+		{ "/sys/module/kvm_intel/parameters/ept", "Intel EPT" },
+		{ "/sys/module/kvm_amd/parameters/npt", "AMD NPT" },
+	};
+
+	snprintf(info->paging, sizeof(info->paging), "unknown (no kvm_intel or kvm_amd module "
+		 "parameters)");
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+		char value[8] = "";
+		FILE *f = fopen(params[i].path, "r");
+
+		if (f == NULL)
+			continue;
+		if (fgets(value, sizeof(value), f) == NULL)
+			value[0] = '\0';
+		fclose(f);
+		value[strcspn(value, "\n")] = '\0';
+		if (value[0] == 'Y' || value[0] == '1')
+			snprintf(info->paging, sizeof(info->paging),
+				 "nested paging: %s (%s = %s) translates guest-physical addresses",
+				 params[i].name, params[i].path, value);
+		else
+			snprintf(info->paging, sizeof(info->paging),
+				 "shadow paging: %s is off (%s = %s)", params[i].name,
+				 params[i].path, value);
+		return;
+	}
+}
+
+int kvm_info_read(int kvm_fd, struct kvm_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->api_version = kvm_get_api_version(kvm_fd);
+	if (info->api_version < 0)
+		return info->api_version;
+	for (size_t i = 0; i < sizeof(kvm_caps) / sizeof(kvm_caps[0]); i++) {
+		int value = kvm_check_extension(kvm_fd, kvm_caps[i].cap);
+
+		if (value < 0)
+			return value;
+		info->caps[info->nr_caps] = &kvm_caps[i];
+		info->values[info->nr_caps++] = value;
+	}
+	read_paging_mode(info);
+	return 0;
+}
+
+int kvm_info_check(const struct kvm_info *info)
+{
+	if (info->api_version != KVM_EXPECTED_API_VERSION)
+		return err_set(-ENOTSUP, "KVM API version %d, hopvm needs %d", info->api_version,
+			       KVM_EXPECTED_API_VERSION);
+	for (unsigned i = 0; i < info->nr_caps; i++)
+		if (info->caps[i]->required && info->values[i] <= 0)
+			return err_set(-ENOTSUP, "this kernel's KVM lacks %s (%s), which hopvm needs",
+				       info->caps[i]->name, info->caps[i]->why);
+	return 0;
+}
+
+int kvm_info_max_vcpus(const struct kvm_info *info)
+{
+	int max = 0, nr = 0;
+
+	for (unsigned i = 0; i < info->nr_caps; i++) {
+		if (info->caps[i]->cap == KVM_CAP_MAX_VCPUS)
+			max = info->values[i];
+		if (info->caps[i]->cap == KVM_CAP_NR_VCPUS)
+			nr = info->values[i];
+	}
+	return max > 0 ? max : nr > 0 ? nr : 4;	/* the API's promise without either */
+}
