@@ -15,6 +15,7 @@
 /* The signal that kicks a vCPU out of KVM_RUN.  Its handler does nothing: the point is that
  * KVM_RUN returns EINTR, and immediate_exit covers a signal that lands outside KVM_RUN. */
 #define VCPU_KICK_SIGNAL SIGUSR1
+#define X86_RFLAGS_IF (1ULL << 9)
 
 static void vcpu_kick_handler(int sig)
 {
@@ -295,6 +296,23 @@ enum vcpu_action vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 	}
 }
 
+/* Records whether this vCPU could ever run again on its own, for vm_wait()'s halt check.
+ * Only the vCPU's own thread may ask KVM, and only outside KVM_RUN. */
+static void vcpu_record_parked_state(struct vcpu *vcpu)
+{
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+
+	vcpu->parked_state = VCPU_PARKED_RUNNABLE;
+	if (kvm_get_mp_state(vcpu->fd, &mp) < 0)
+		return;
+	if (mp.mp_state == KVM_MP_STATE_UNINITIALIZED || mp.mp_state == KVM_MP_STATE_INIT_RECEIVED)
+		vcpu->parked_state = VCPU_PARKED_WAITING_FOR_SIPI;
+	else if (mp.mp_state == KVM_MP_STATE_HALTED && kvm_get_regs(vcpu->fd, &regs) == 0 &&
+		 !(regs.rflags & X86_RFLAGS_IF))
+		vcpu->parked_state = VCPU_PARKED_HALTED_NO_IRQ;
+}
+
 /* Parks the vCPU while a pause is requested; false once the VM is stopping. */
 static bool vcpu_wait_while_paused(struct vcpu *vcpu)
 {
@@ -303,14 +321,15 @@ static bool vcpu_wait_while_paused(struct vcpu *vcpu)
 
 	/* The exit path's fast case: nothing asked, no lock taken.  A request made just after
 	 * this look is not missed: its kick makes the next KVM_RUN return at once. */
-	if (!__atomic_load_n(&vm->pause_requested, __ATOMIC_ACQUIRE) &&
+	if (!__atomic_load_n(&vm->pause_count, __ATOMIC_ACQUIRE) &&
 	    !__atomic_load_n(&vm->stop_requested, __ATOMIC_ACQUIRE))
 		return true;
+	vcpu_record_parked_state(vcpu);
 	pthread_mutex_lock(&vm->state_lock);
-	if (vm->pause_requested && !vm->stop_requested) {
+	if (vm->pause_count > 0 && !vm->stop_requested) {
 		vm->nr_paused++;
 		pthread_cond_broadcast(&vm->state_cond);
-		while (vm->pause_requested && !vm->stop_requested)
+		while (vm->pause_count > 0 && !vm->stop_requested)
 			pthread_cond_wait(&vm->state_cond, &vm->state_lock);
 		vm->nr_paused--;
 	}

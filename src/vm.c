@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hopvm/error.h"
@@ -191,7 +192,7 @@ bool vm_stop_requested(struct vm *vm)
 void vm_pause(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->state_lock);
-	__atomic_store_n(&vm->pause_requested, true, __ATOMIC_RELEASE);
+	__atomic_store_n(&vm->pause_count, vm->pause_count + 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&vm->state_lock);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)
@@ -205,7 +206,8 @@ void vm_pause(struct vm *vm)
 void vm_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->state_lock);
-	__atomic_store_n(&vm->pause_requested, false, __ATOMIC_RELEASE);
+	if (vm->pause_count > 0)
+		__atomic_store_n(&vm->pause_count, vm->pause_count - 1, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&vm->state_cond);
 	pthread_mutex_unlock(&vm->state_lock);
 }
@@ -257,11 +259,49 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 	return 0;
 }
 
+/* True when no vCPU can ever run again: each is halted with interrupts off or still waits
+ * for the SIPI that only a running CPU could send.  Read while the VM is paused. */
+static bool vm_all_vcpus_stuck(struct vm *vm)
+{
+	bool any_halted = false;
+
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		switch (vm->vcpus[i].parked_state) {
+		case VCPU_PARKED_HALTED_NO_IRQ:
+			any_halted = true;
+			break;
+		case VCPU_PARKED_WAITING_FOR_SIPI:
+			break;
+		default:
+			return false;
+		}
+	}
+	return any_halted;
+}
+
+#define VM_HALT_CHECK_SECONDS 1
+
 int vm_wait(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->state_lock);
-	while (!vm->stop_requested)
-		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
+	while (!vm->stop_requested) {
+		struct timespec deadline;
+		bool stuck;
+
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += VM_HALT_CHECK_SECONDS;
+		if (pthread_cond_timedwait(&vm->state_cond, &vm->state_lock, &deadline) != ETIMEDOUT)
+			continue;
+		pthread_mutex_unlock(&vm->state_lock);
+		vm_pause(vm);
+		stuck = vm_all_vcpus_stuck(vm);
+		vm_resume(vm);
+		if (stuck)
+			vm_request_stop(vm, HOPVM_EXIT_GUEST_HALTED,
+					"guest stopped: every vCPU is halted with interrupts off "
+					"(HLT that nothing can wake)");
+		pthread_mutex_lock(&vm->state_lock);
+	}
 	pthread_mutex_unlock(&vm->state_lock);
 
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)

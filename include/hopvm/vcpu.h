@@ -12,6 +12,13 @@
 
 struct vm;
 
+/* What a vCPU was doing when it last parked for a pause. */
+enum vcpu_parked_state {
+	VCPU_PARKED_RUNNABLE,
+	VCPU_PARKED_HALTED_NO_IRQ,	/* HLT with IF clear */
+	VCPU_PARKED_WAITING_FOR_SIPI,	/* an AP never started */
+};
+
 struct vcpu {
 	struct vm *vm;
 	unsigned id;
@@ -19,6 +26,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
+	enum vcpu_parked_state parked_state;
 };
 
 enum vcpu_action {

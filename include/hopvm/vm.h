@@ -72,7 +72,7 @@ struct vm {
 	bool stop_requested;
 	int exit_status;
 	char stop_message[512];	/* why the VM stopped, if not by the guest's own wish */
-	bool pause_requested;
+	unsigned pause_count;	/* vm_pause() calls not yet matched by vm_resume() */
 	unsigned nr_running;	/* vCPU threads that have not ended */
 	unsigned nr_paused;	/* vCPU threads waiting in vcpu_wait_while_paused() */
 
@@ -98,14 +98,17 @@ void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 bool vm_stop_requested(struct vm *vm);
 
 /* Stops every vCPU outside KVM_RUN and returns once all have acknowledged (or the VM stopped).
- * Until vm_resume(), no guest instruction runs, so the guest sees only time pass. */
+ * Until the matching vm_resume(), no guest instruction runs, so the guest sees only time
+ * pass.  Pauses nest: the VM runs again when every pause has been resumed. */
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 
 /* Starts the vCPU threads from the boot state in info; vm_run() does this and then waits. */
 int vm_start(struct vm *vm, const struct boot_info *info) __attribute__((warn_unused_result));
 
-/* Waits until the VM stops and its vCPU threads have ended; returns hopvm's exit status. */
+/* Waits until the VM stops and its vCPU threads have ended; returns hopvm's exit status.
+ * Meanwhile, once a second, it stops a VM whose every vCPU is halted with interrupts off
+ * (or never started): nothing could wake it (HOPVM_EXIT_GUEST_HALTED). */
 int vm_wait(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
