@@ -46,9 +46,10 @@ void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs);
  * local APIC in, so the PIC's interrupts reach the CPU. */
 void x86_lapic_virtual_wire(struct kvm_lapic_state *lapic);
 
-/* The MSRs firmware sets before handing over: fast strings on, system-call MSRs and the TSC
- * zeroed (equal TSC writes keep the vCPUs' TSCs in step). */
-#define X86_BOOT_MSRS 9
+/* The MSRs firmware sets before handing over: fast strings on, system-call MSRs zeroed.
+ * The TSC is left as KVM started it, in step on every vCPU: writing IA32_TSC here made the
+ * emulated sandbox's kernel hang now and then. */
+#define X86_BOOT_MSRS 8
 struct x86_msr {
 	uint32_t index;
 	uint64_t value;

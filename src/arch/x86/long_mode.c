@@ -124,7 +124,6 @@ const struct x86_msr x86_boot_msrs[X86_BOOT_MSRS] = {
 	{ 0xc0000082, 0, "LSTAR" },
 	{ 0xc0000084, 0, "SYSCALL_MASK" },
 	{ 0xc0000102, 0, "KERNEL_GS_BASE" },
-	{ 0x10, 0, "IA32_TSC" },
 };
 
 #define APIC_LVT_LINT0 0x350
