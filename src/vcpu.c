@@ -90,19 +90,19 @@ void vcpu_destroy(struct vcpu *vcpu)
 
 static int vcpu_set_boot_msrs(struct vcpu *vcpu)
 {
-	struct {
-		struct kvm_msrs header;
-		struct kvm_msr_entry entries[X86_BOOT_MSRS];
-	} msrs;
+	struct kvm_msrs *msrs;
 	int ret;
 
-	memset(&msrs, 0, sizeof(msrs));
-	msrs.header.nmsrs = X86_BOOT_MSRS;
+	msrs = calloc(1, sizeof(*msrs) + X86_BOOT_MSRS * sizeof(msrs->entries[0]));
+	if (msrs == NULL)
+		return err_set(-ENOMEM, "out of memory for vCPU %u's MSRs", vcpu->id);
+	msrs->nmsrs = X86_BOOT_MSRS;
 	for (unsigned i = 0; i < X86_BOOT_MSRS; i++) {
-		msrs.entries[i].index = x86_boot_msrs[i].index;
-		msrs.entries[i].data = x86_boot_msrs[i].value;
+		msrs->entries[i].index = x86_boot_msrs[i].index;
+		msrs->entries[i].data = x86_boot_msrs[i].value;
 	}
-	ret = kvm_set_msrs(vcpu->fd, &msrs.header);
+	ret = kvm_set_msrs(vcpu->fd, msrs);
+	free(msrs);
 	if (ret >= 0 && ret < X86_BOOT_MSRS)
 		return err_set(-EINVAL, "KVM_SET_MSRS: vCPU %u refused MSR %s (0x%x)", vcpu->id,
 			       x86_boot_msrs[ret].name, x86_boot_msrs[ret].index);

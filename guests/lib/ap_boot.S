@@ -1,6 +1,6 @@
 /* The AP trampoline: an AP woken by a SIPI starts in real mode at vector * 4 KiB.  This code
- * is copied to AP_TRAMPOLINE (0x8000) and takes the AP to long mode with hopvm's page tables
- * (CR3 = 0x1000), then to ap_entry64 with the stack and entry function the BSP left in
+ * is copied to AP_TRAMPOLINE (0x8000) and takes the AP to protected mode; lm32_enter takes it
+ * on to long mode and ap_entry64, with the stack and entry function the BSP left in
  * ap_boot_stack and ap_boot_entry. */
 #define AP_TRAMPOLINE 0x8000
 #define TRAMP(label) (AP_TRAMPOLINE + (label - ap_trampoline_start))
@@ -24,31 +24,16 @@ tramp_pm32:
 	mov	%ax, %ds
 	mov	%ax, %es
 	mov	%ax, %ss
-	mov	%cr4, %eax
-	or	$0x20, %eax		/* PAE */
-	mov	%eax, %cr4
-	mov	$0x1000, %eax		/* hopvm's identity page tables */
-	mov	%eax, %cr3
-	mov	$0xc0000080, %ecx	/* EFER.LME */
-	rdmsr
-	or	$0x100, %eax
-	wrmsr
-	mov	%cr0, %eax
-	or	$0x80000000, %eax	/* paging on: long mode */
-	mov	%eax, %cr0
-	ljmpl	$0x18, $TRAMP(tramp_lm64)
-
-	.code64
-tramp_lm64:
-	movabs	$ap_entry64, %rax
-	jmp	*%rax
+	/* On to long mode with the guests' shared routine, in the image, not the copy. */
+	mov	$ap_entry64, %esi
+	mov	$lm32_enter, %eax
+	jmp	*%eax
 
 	.balign 8
 tramp_gdt:
 	.quad	0
 	.quad	0x00cf9b000000ffff	/* 0x08: 32-bit code */
 	.quad	0x00cf93000000ffff	/* 0x10: data */
-	.quad	0x00af9b000000ffff	/* 0x18: 64-bit code */
 tramp_gdt_ptr:
 	.word	tramp_gdt_ptr - tramp_gdt - 1
 	.long	TRAMP(tramp_gdt)

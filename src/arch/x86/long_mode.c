@@ -69,11 +69,12 @@ static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, uint8_t 
 	};
 }
 
-void x86_long_mode_sregs(struct kvm_sregs *sregs)
+/* Flat segments from the boot GDT with the given code segment, and its TSS and GDTR. */
+static void boot_gdt_segments(struct kvm_sregs *sregs, struct kvm_segment code)
 {
 	struct kvm_segment data = flat_segment(X86_SEL_DATA, 3, 0, 1);
 
-	sregs->cs = flat_segment(X86_SEL_CODE64, 11, 1, 0);
+	sregs->cs = code;
 	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = data;
 	sregs->tr = (struct kvm_segment){
 		.base = 0, .limit = TSS_LIMIT, .selector = X86_SEL_TSS,
@@ -84,6 +85,11 @@ void x86_long_mode_sregs(struct kvm_sregs *sregs)
 	sregs->gdt.limit = 6 * 8 - 1;
 	sregs->idt.base = 0;
 	sregs->idt.limit = 0;	/* no IDT yet: any exception before the guest loads one is fatal */
+}
+
+void x86_long_mode_sregs(struct kvm_sregs *sregs)
+{
+	boot_gdt_segments(sregs, flat_segment(X86_SEL_CODE64, 11, 1, 0));
 	sregs->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
 	sregs->cr3 = X86_BOOT_PML4_ADDR;
 	sregs->cr4 = CR4_PAE;
@@ -92,16 +98,7 @@ void x86_long_mode_sregs(struct kvm_sregs *sregs)
 
 void x86_protected_mode_sregs(struct kvm_sregs *sregs)
 {
-	struct kvm_segment data = flat_segment(X86_SEL_DATA, 3, 0, 1);
-
-	sregs->cs = flat_segment(X86_SEL_CODE32, 11, 0, 1);
-	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = data;
-	sregs->tr = (struct kvm_segment){
-		.base = 0, .limit = TSS_LIMIT, .selector = X86_SEL_TSS,
-		.type = TSS_TYPE_BUSY64, .present = 1,
-	};
-	sregs->gdt.base = X86_BOOT_GDT_ADDR;
-	sregs->gdt.limit = 6 * 8 - 1;
+	boot_gdt_segments(sregs, flat_segment(X86_SEL_CODE32, 11, 0, 1));
 	sregs->cr0 = CR0_PE | CR0_ET;
 	sregs->cr3 = 0;
 	sregs->cr4 = 0;
