@@ -46,7 +46,9 @@ GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
 LIB_SRCS := src/error.c src/size.c src/memory.c src/bus.c src/kvm.c src/kvm_info.c src/vm.c \
 	src/vcpu.c src/console.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
-	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/boot.c \
+	src/devices/i8042.c src/devices/rtc_cmos.c \
+	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/bzimage.c \
+	src/boot/boot.c \
 	src/arch/x86/long_mode.c src/arch/x86/mptable.c src/arch/x86/e820.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
@@ -71,10 +73,11 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 
 # --- unit tests --------------------------------------------------------------------------
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
-	test_vcpu_exit test_multiboot_raw test_mptable
+	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
+	test_i8042 test_rtc_cmos test_console
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
-BOOT_TOOLS := $(BUILD)/tests/pause_stress
+BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
 # Benchmark programs (make bench).
 BENCH_TOOLS := $(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time
 
@@ -133,7 +136,7 @@ $(BUILD)/obj/tests/%.o: tests/%.c $(FLAGS_STAMP)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(HOST_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/pause_stress: $(BUILD)/obj/tests/boot/pause_stress.o $(LIB)
+$(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console: $(BUILD)/tests/%: $(BUILD)/obj/tests/boot/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $^ $(HOST_LDFLAGS) -o $@

@@ -24,6 +24,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: hopvm run [options] IMAGE   run a guest kernel\n"
+		"       hopvm run [options] --kernel BZIMAGE [--initrd FILE]   boot Linux\n"
 		"       hopvm info                  what this host's KVM offers hopvm\n"
 		"       hopvm version               print the version\n"
 		"       hopvm help                  print this help\n"
@@ -33,9 +34,12 @@ static void usage(FILE *out)
 		"                          the image's entry, the others wait for INIT-SIPI-SIPI\n"
 		"  -m, --mem SIZE          guest RAM, with K, M, G or T (default 128M; a bare\n"
 		"                          number is MiB)\n"
-		"  -f, --format FORMAT     auto (default), elf64, multiboot or raw\n"
+		"  -f, --format FORMAT     auto (default), elf64, multiboot, raw or linux\n"
+		"  -k, --kernel BZIMAGE    a Linux kernel to boot (instead of IMAGE)\n"
+		"  -i, --initrd FILE       an initial RAM disk for the Linux kernel\n"
+		"      --cmdline TEXT      command line for a Linux or Multiboot kernel (Linux's\n"
+		"                          default: \"" BZIMAGE_DEFAULT_CMDLINE "\")\n"
 		"      --load-addr ADDR    where a raw image goes; it starts there in real mode\n"
-		"      --cmdline TEXT      command line for a Multiboot kernel\n"
 		"      --qemu-exit-status  a guest write of V to port 0xf4 exits with (V << 1) | 1,\n"
 		"                          as QEMU's isa-debug-exit does (default: V)\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
@@ -45,7 +49,8 @@ static void usage(FILE *out)
 		"  -h, --help              print this help\n"
 		"\n"
 		"IMAGE formats: ELF64 (entered in 64-bit long mode), Multiboot v1 (32-bit protected\n"
-		"mode, as GRUB and QEMU -kernel do), raw (16-bit real mode at --load-addr).\n"
+		"mode, as GRUB and QEMU -kernel do), raw (16-bit real mode at --load-addr), Linux\n"
+		"bzImage (by the x86 boot protocol, at its 64-bit entry).\n"
 		"hopvm exits with the guest's status; see the README for hopvm's own statuses.\n",
 		MPTABLE_MAX_CPUS);
 }
@@ -84,13 +89,20 @@ static int parse_address(const char *text, uint64_t *addr)
 	return 0;
 }
 
+struct run_files {
+	const char *image;
+	const char *initrd;
+};
+
 static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
-			  struct boot_options *boot, const char **image)
+			  struct boot_options *boot, struct run_files *files)
 {
 	static const struct option options[] = {
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "format", required_argument, NULL, 'f' },
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
 		{ "load-addr", required_argument, NULL, 'L' },
 		{ "cmdline", required_argument, NULL, 'C' },
 		{ "qemu-exit-status", no_argument, NULL, 'Q' },
@@ -103,7 +115,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 
 	opterr = 0;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+:c:f:m:vh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:c:f:k:i:m:vh", options, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			if (parse_cpus(optarg, &cfg->nr_vcpus) < 0)
@@ -116,6 +128,12 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		case 'f':
 			if (boot_parse_format(optarg, &boot->format) < 0)
 				return usage_error("--format: %s", err_msg());
+			break;
+		case 'k':
+			files->image = optarg;
+			break;
+		case 'i':
+			files->initrd = optarg;
 			break;
 		case 'L':
 			if (parse_address(optarg, &boot->load_addr) < 0)
@@ -143,11 +161,19 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (files->image != NULL) {
+		/* --kernel names a Linux kernel: say so if it is not one, not that ELF failed. */
+		if (optind < argc)
+			return usage_error("run: '%s' given besides --kernel", argv[optind]);
+		if (boot->format == BOOT_FORMAT_AUTO)
+			boot->format = BOOT_FORMAT_LINUX;
+		return 0;
+	}
 	if (optind >= argc)
 		return usage_error("%s", "run: no guest image given");
 	if (optind + 1 < argc)
 		return usage_error("run: unexpected argument '%s' after the image", argv[optind + 1]);
-	*image = argv[optind];
+	files->image = argv[optind];
 	return 0;
 }
 
@@ -160,15 +186,17 @@ static int cmd_run(int argc, char **argv)
 		.input_fd = STDIN_FILENO,
 	};
 	struct boot_options boot = { .format = BOOT_FORMAT_AUTO };
-	struct boot_image image;
+	struct boot_image image, initrd = { NULL, 0 };
 	struct boot_info info;
-	const char *image_path = NULL;
+	struct run_files files = { NULL, NULL };
+	const char *image_path;
 	struct vm vm;
 	int status;
 
-	status = parse_run_args(argc, argv, &cfg, &boot, &image_path);
+	status = parse_run_args(argc, argv, &cfg, &boot, &files);
 	if (status != 0)
 		return status;
+	image_path = files.image;
 
 	/* A broken console pipe must not kill hopvm while a guest runs. */
 	signal(SIGPIPE, SIG_IGN);
@@ -176,6 +204,14 @@ static int cmd_run(int argc, char **argv)
 	if (boot_image_read(image_path, &image) < 0) {
 		fprintf(stderr, "hopvm: %s\n", err_msg());
 		return HOPVM_EXIT_ERROR;
+	}
+	if (files.initrd != NULL) {
+		if (boot_image_read(files.initrd, &initrd) < 0) {
+			fprintf(stderr, "hopvm: --initrd: %s\n", err_msg());
+			status = HOPVM_EXIT_ERROR;
+			goto out_image;
+		}
+		boot.initrd = &initrd;
 	}
 	if (vm_init(&vm, &cfg) < 0) {
 		fprintf(stderr, "hopvm: %s\n", err_msg());
@@ -204,6 +240,7 @@ static int cmd_run(int argc, char **argv)
 out_vm:
 	vm_destroy(&vm);
 out_image:
+	boot_image_free(&initrd);
 	boot_image_free(&image);
 	return status;
 }

@@ -35,7 +35,11 @@ int vcpu_install_kick_signal(void)
 }
 
 /* Each vCPU gets KVM's supported CPUID (with KVM's paravirtual leaves from 0x40000000, so
- * Linux finds kvmclock), with its own APIC ID in leaves 1, 0xb and 0x1f. */
+ * Linux finds kvmclock), with its own APIC ID in leaves 1, 0xb and 0x1f, and the "running
+ * under a hypervisor" bit that KVM leaves to userspace: without it Linux never looks at the
+ * paravirtual leaves. */
+#define CPUID_1_ECX_HYPERVISOR (1U << 31)
+
 static int vcpu_set_cpuid(struct vcpu *vcpu)
 {
 	const struct kvm_cpuid2 *supported = vcpu->vm->cpuid;
@@ -49,8 +53,10 @@ static int vcpu_set_cpuid(struct vcpu *vcpu)
 	for (unsigned i = 0; i < cpuid->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
 
-		if (e->function == 1)
+		if (e->function == 1) {
 			e->ebx = (e->ebx & 0x00ffffff) | (vcpu->id << 24);
+			e->ecx |= CPUID_1_ECX_HYPERVISOR;
+		}
 		if (e->function == 0xb || e->function == 0x1f)
 			e->edx = vcpu->id;	/* the x2APIC ID, in every sub-leaf */
 	}
@@ -151,6 +157,7 @@ int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *info)
 		regs.rip = info->entry - ((uint64_t)info->real_cs << 4);
 	regs.rax = info->eax;
 	regs.rbx = info->ebx;
+	regs.rsi = info->rsi;
 	return kvm_set_regs(vcpu->fd, &regs);
 }
 

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,9 +21,19 @@ static void com1_tx(void *ctx, uint8_t byte)
 {
 	struct vm *vm = ctx;
 
-	/* The console is best effort: a closed stdout must not stop the guest. */
-	while (write(vm->cfg.console_fd, &byte, 1) < 0 && errno == EINTR)
-		;
+	/* No byte may be lost to a slow or non-blocking stdout, but a closed one must not stop
+	 * the guest: it just loses its console. */
+	for (;;) {
+		struct pollfd p = { .fd = vm->cfg.console_fd, .events = POLLOUT };
+
+		if (write(vm->cfg.console_fd, &byte, 1) == 1)
+			return;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN || vm_stop_requested(vm))
+			return;
+		(void)poll(&p, 1, 100);
+	}
 }
 
 static void com1_irq(void *ctx, int level)
@@ -32,6 +43,20 @@ static void com1_irq(void *ctx, int level)
 	/* Before the VM exists (unit tests, image loading) there is no line to drive. */
 	if (vm->vm_fd >= 0)
 		(void)kvm_irq_line(vm->vm_fd, GUEST_ABI_COM1_IRQ, level);
+}
+
+static void keyboard_irq(void *ctx, int level)
+{
+	struct vm *vm = ctx;
+
+	if (vm->vm_fd >= 0)
+		(void)kvm_irq_line(vm->vm_fd, GUEST_ABI_KEYBOARD_IRQ, level);
+}
+
+/* The PC's reset line, pulsed through the keyboard controller (Linux's default reboot). */
+static void keyboard_reset_cpu(void *ctx)
+{
+	vm_request_stop(ctx, 0, "the guest reset the machine (through the i8042)");
 }
 
 static void debug_exit_stop(void *ctx, uint32_t value)
@@ -59,6 +84,8 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 
 	uart_16550_init(&vm->com1, com1_tx, com1_irq, vm);
 	debug_exit_init(&vm->debug_exit, debug_exit_stop, vm);
+	i8042_init(&vm->i8042, keyboard_irq, keyboard_reset_cpu, vm);
+	rtc_cmos_init(&vm->rtc, NULL, NULL);
 
 	ret = guest_mem_alloc(&vm->mem, cfg->ram_size, cfg->hugepages);
 	if (ret < 0)
@@ -75,6 +102,8 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 		  &vm->com1 },
 		{ &vm->pio_bus, GUEST_ABI_DEBUG_EXIT_PORT, DEBUG_EXIT_NR_PORTS, &debug_exit_ops,
 		  &vm->debug_exit },
+		{ &vm->pio_bus, GUEST_ABI_I8042_PORT, I8042_NR_PORTS, &i8042_ops, &vm->i8042 },
+		{ &vm->pio_bus, GUEST_ABI_RTC_PORT, RTC_CMOS_NR_PORTS, &rtc_cmos_ops, &vm->rtc },
 	};
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
 		ret = bus_register(devices[i].bus, devices[i].base, devices[i].len, devices[i].ops,
@@ -279,10 +308,16 @@ static bool vm_all_vcpus_stuck(struct vm *vm)
 	return any_halted;
 }
 
+/* A guest is declared dead only when it looks dead at this many checks a second apart:
+ * Linux's paravirtual spinlocks halt a vCPU with interrupts off for a moment, to be woken
+ * by another vCPU's kick hypercall, and a single look can catch every vCPU in between. */
 #define VM_HALT_CHECK_SECONDS 1
+#define VM_HALT_CHECKS 3
 
 int vm_wait(struct vm *vm)
 {
+	unsigned stuck_checks = 0;
+
 	pthread_mutex_lock(&vm->state_lock);
 	while (!vm->stop_requested) {
 		struct timespec deadline;
@@ -296,7 +331,8 @@ int vm_wait(struct vm *vm)
 		vm_pause(vm);
 		stuck = vm_all_vcpus_stuck(vm);
 		vm_resume(vm);
-		if (stuck)
+		stuck_checks = stuck ? stuck_checks + 1 : 0;
+		if (stuck_checks == VM_HALT_CHECKS)
 			vm_request_stop(vm, HOPVM_EXIT_GUEST_HALTED,
 					"guest stopped: every vCPU is halted with interrupts off "
 					"(HLT that nothing can wake)");
@@ -335,6 +371,8 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	uart_16550_destroy(&vm->com1);
+	i8042_destroy(&vm->i8042);
+	rtc_cmos_destroy(&vm->rtc);
 	bus_free(&vm->pio_bus);
 	bus_free(&vm->mmio_bus);
 	guest_mem_free(&vm->mem);

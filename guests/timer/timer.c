@@ -22,6 +22,9 @@ static void count_tick(void)
 {
 	uint64_t now = rdtsc();
 
+	/* A tick can land between the last counted one and the timer being masked. */
+	if (ticks >= TICKS)
+		return;
 	if (ticks == 0)
 		first_tsc = now;
 	last_tsc = now;

@@ -44,6 +44,7 @@ enum boot_format {
 	BOOT_FORMAT_ELF64,
 	BOOT_FORMAT_MULTIBOOT,
 	BOOT_FORMAT_RAW,
+	BOOT_FORMAT_LINUX,	/* a bzImage, by Linux's x86 boot protocol */
 };
 
 enum boot_cpu_mode {
@@ -56,7 +57,8 @@ struct boot_options {
 	enum boot_format format;
 	uint64_t load_addr;	/* raw images only */
 	bool has_load_addr;
-	const char *cmdline;	/* passed to Multiboot kernels; may be NULL */
+	const char *cmdline;	/* passed to Multiboot and Linux kernels; may be NULL */
+	const struct boot_image *initrd;	/* Linux only; may be NULL */
 };
 
 /* Where and how the boot vCPU starts. */
@@ -66,6 +68,7 @@ struct boot_info {
 	uint64_t entry;		/* guest-physical; in real mode, CS:IP as below */
 	uint16_t real_cs;	/* real mode: the code segment (entry = real_cs * 16 + IP) */
 	uint32_t eax, ebx;	/* handed over in those registers (Multiboot: magic, info) */
+	uint64_t rsi;		/* Linux: the zero page */
 };
 
 /* Writes the boot area (GDT, page tables) and loads the image in the format opts names, or
@@ -86,6 +89,37 @@ int multiboot_load(struct guest_mem *mem, const uint8_t *image, size_t size,
 		   const char *cmdline, struct boot_info *info) __attribute__((warn_unused_result));
 int raw_load(struct guest_mem *mem, const uint8_t *image, size_t size, uint64_t load_addr,
 	     struct boot_info *info) __attribute__((warn_unused_result));
+
+/* Linux bzImages.  The zero page and command line go in hopvm's boot area's neighbourhood
+ * below 640 KiB; the protected-mode kernel at 1 MiB; the initrd as high as the kernel allows
+ * in low RAM. */
+#define BZIMAGE_ZERO_PAGE_ADDR 0x7000ULL
+#define BZIMAGE_CMDLINE_ADDR 0x20000ULL
+#define BZIMAGE_CMDLINE_MAX 0x10000ULL	/* with its NUL */
+#define BZIMAGE_LOAD_ADDR 0x100000ULL
+#define BZIMAGE_DEFAULT_CMDLINE "console=ttyS0"
+
+/* What hopvm needs from a bzImage's setup header, checked. */
+struct bzimage_header {
+	uint16_t version;		/* boot protocol, 0x020f = 2.15 */
+	unsigned setup_size;		/* bytes of real-mode setup before the kernel */
+	unsigned header_end;		/* the setup header is [0x1f1, header_end) */
+	size_t kernel_size;		/* the protected-mode kernel */
+	bool entry_64;			/* has the 64-bit entry (XLF_KERNEL_64) */
+	uint32_t initrd_addr_max;
+	uint32_t cmdline_size;		/* the longest command line, without its NUL */
+	uint64_t pref_address;		/* where it decompresses itself, at least 1 MiB */
+	uint32_t init_size;		/* the RAM it needs there */
+};
+
+bool bzimage_detect(const uint8_t *image, size_t size);
+int bzimage_parse(const uint8_t *image, size_t size, struct bzimage_header *hdr)
+	__attribute__((warn_unused_result));
+/* Loads the kernel, the initrd (may be NULL) and the command line, writes the zero page.
+ * -ENOEXEC for a malformed image, -E2BIG when something does not fit. */
+int bzimage_load(struct guest_mem *mem, const uint8_t *image, size_t size,
+		 const struct boot_image *initrd, const char *cmdline, struct boot_info *info)
+	__attribute__((warn_unused_result));
 
 /* Checks that [addr, addr + len) may hold image data: in RAM, clear of hopvm's boot area
  * (unless low_ok) and of the firmware area.  what names the piece in the message. */

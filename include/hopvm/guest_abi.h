@@ -7,6 +7,12 @@
 #define GUEST_ABI_COM1_PORT 0x3f8
 #define GUEST_ABI_COM1_IRQ 4
 
+/* The PC's keyboard controller (data 0x60, command and status 0x64; its reset line ends the
+ * VM) and CMOS clock (index 0x70, data 0x71). */
+#define GUEST_ABI_I8042_PORT 0x60
+#define GUEST_ABI_KEYBOARD_IRQ 1
+#define GUEST_ABI_RTC_PORT 0x70
+
 /* The port of QEMU's isa-debug-exit device: a write of V ends the VM with status V, so test
  * kernels written for QEMU run unchanged. */
 #define GUEST_ABI_DEBUG_EXIT_PORT 0xf4

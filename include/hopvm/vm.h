@@ -18,8 +18,10 @@
 #include "hopvm/bus.h"
 #include "hopvm/console.h"
 #include "hopvm/debug_exit.h"
+#include "hopvm/i8042.h"
 #include "hopvm/kvm_info.h"
 #include "hopvm/memory.h"
+#include "hopvm/rtc_cmos.h"
 #include "hopvm/uart_16550.h"
 
 /* hopvm's exit statuses besides the guest's own (documented in the README). */
@@ -61,6 +63,8 @@ struct vm {
 	struct bus mmio_bus;
 	struct uart_16550 com1;
 	struct debug_exit debug_exit;
+	struct i8042 i8042;
+	struct rtc_cmos rtc;
 	struct console_input console_in;
 
 	struct vcpu *vcpus;

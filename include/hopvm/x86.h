@@ -2,7 +2,8 @@
  * tables, and the vCPU registers for entering a guest in 64-bit long mode.
  *
  * Boot area layout (guest-physical, all below BOOT_AREA_END):
- *   0x0500  GDT: null, 64-bit code (0x08), data (0x10), TSS (0x18), 32-bit code (0x28)
+ *   0x0500  GDT: null, 32-bit code (0x08), 64-bit code (0x10), data (0x18), TSS (0x20): the
+ *           code and data selectors Linux's 64-bit boot protocol asks for (__BOOT_CS, __BOOT_DS)
  *   0x1000  PML4, 0x2000 PDPT, 0x3000-0x6fff four page directories: 0-4 GiB identity-mapped
  *           with 2 MiB pages, so the MMIO hole (LAPIC, IOAPIC) is reachable too. */
 #ifndef HOPVM_X86_H
@@ -19,10 +20,10 @@
 #define X86_BOOT_PD_ADDR 0x3000ULL
 #define X86_BOOT_IDENTITY_GIB 4
 
-#define X86_SEL_CODE64 0x08
-#define X86_SEL_DATA 0x10
-#define X86_SEL_TSS 0x18
-#define X86_SEL_CODE32 0x28
+#define X86_SEL_CODE32 0x08
+#define X86_SEL_CODE64 0x10
+#define X86_SEL_DATA 0x18
+#define X86_SEL_TSS 0x20
 
 /* KVM needs three pages for the TSS on Intel (real-mode emulation) and one for the EPT
  * identity map; both go just below the BIOS area at the top of 4 GiB, as in QEMU. */

@@ -11,6 +11,7 @@ static const char *const format_names[] = {
 	[BOOT_FORMAT_ELF64] = "elf64",
 	[BOOT_FORMAT_MULTIBOOT] = "multiboot",
 	[BOOT_FORMAT_RAW] = "raw",
+	[BOOT_FORMAT_LINUX] = "linux",
 };
 
 const char *boot_format_name(enum boot_format format)
@@ -26,7 +27,7 @@ int boot_parse_format(const char *name, enum boot_format *format)
 			return 0;
 		}
 	}
-	return err_set(-EINVAL, "unknown image format '%s' (use auto, elf64, multiboot or raw)",
+	return err_set(-EINVAL, "unknown image format '%s' (use auto, elf64, multiboot, raw or linux)",
 		       name);
 }
 
@@ -59,6 +60,8 @@ static enum boot_format boot_detect(const struct boot_image *image)
 {
 	size_t offset;
 
+	if (bzimage_detect(image->data, image->size))
+		return BOOT_FORMAT_LINUX;
 	if (multiboot_find_header(image->data, image->size, &offset) == 0)
 		return BOOT_FORMAT_MULTIBOOT;
 	return BOOT_FORMAT_ELF64;	/* the ELF loader explains what else it is not */
@@ -75,6 +78,9 @@ int boot_load_image(struct guest_mem *mem, const struct boot_image *image,
 		format = boot_detect(image);
 	if (opts->has_load_addr && format != BOOT_FORMAT_RAW)
 		return err_set(-EINVAL, "--load-addr applies to --format raw only");
+	if (opts->initrd != NULL && format != BOOT_FORMAT_LINUX)
+		return err_set(-EINVAL, "--initrd applies to Linux kernels only, and this is %s",
+			       format_names[format]);
 	info->format = format;
 	switch (format) {
 	case BOOT_FORMAT_RAW:
@@ -82,6 +88,12 @@ int boot_load_image(struct guest_mem *mem, const struct boot_image *image,
 		if (!opts->has_load_addr)
 			return err_set(-EINVAL, "a raw image needs --load-addr");
 		return raw_load(mem, image->data, image->size, opts->load_addr, info);
+	case BOOT_FORMAT_LINUX:
+		ret = x86_write_boot_tables(mem);
+		return ret < 0 ? ret : bzimage_load(mem, image->data, image->size, opts->initrd,
+						    opts->cmdline != NULL ? opts->cmdline
+									  : BZIMAGE_DEFAULT_CMDLINE,
+						    info);
 	case BOOT_FORMAT_MULTIBOOT:
 		ret = x86_write_boot_tables(mem);
 		return ret < 0 ? ret : multiboot_load(mem, image->data, image->size, opts->cmdline,

@@ -34,9 +34,8 @@ int x86_write_boot_tables(struct guest_mem *mem)
 	/* A 64-bit TSS descriptor takes two GDT slots; its base is 0 and nothing uses it, but
 	 * VMX refuses to enter a guest whose TR is not a busy TSS. */
 	const uint64_t gdt[6] = {
-		0, GDT_CODE64, GDT_DATA,
+		0, GDT_CODE32, GDT_CODE64, GDT_DATA,
 		TSS_LIMIT | ((uint64_t)(0x80 | TSS_TYPE_BUSY64) << 40), 0,
-		GDT_CODE32,
 	};
 	uint64_t pml4e = X86_BOOT_PDPT_ADDR | PTE_PRESENT | PTE_WRITE;
 	uint64_t pdpt[X86_BOOT_IDENTITY_GIB];

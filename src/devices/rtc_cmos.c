@@ -1,0 +1,241 @@
+#include <errno.h>
+#include <string.h>
+
+#include "hopvm/rtc_cmos.h"
+
+#define OFFSET_INDEX 0
+#define OFFSET_DATA 1
+#define INDEX_NMI_MASK 0x80
+
+enum {
+	REG_SECONDS = 0x00,
+	REG_MINUTES = 0x02,
+	REG_HOURS = 0x04,
+	REG_WEEKDAY = 0x06,
+	REG_DAY = 0x07,
+	REG_MONTH = 0x08,
+	REG_YEAR = 0x09,
+	REG_A = 0x0a,
+	REG_B = 0x0b,
+	REG_C = 0x0c,
+	REG_D = 0x0d,
+	REG_CENTURY = 0x32,
+};
+
+#define A_UIP 0x80
+#define A_POWER_ON 0x26		/* 32.768 kHz time base, 1024 Hz periodic rate */
+#define B_SET 0x80
+#define B_INTERRUPTS 0x78	/* periodic, alarm and update-ended enables, square wave */
+#define B_BINARY 0x04
+#define B_24_HOUR 0x02
+#define B_POWER_ON B_24_HOUR
+#define D_VALID 0x80
+#define HOURS_PM 0x80		/* in 12-hour mode */
+
+static const uint8_t time_regs[] = {
+	REG_SECONDS, REG_MINUTES, REG_HOURS, REG_WEEKDAY, REG_DAY, REG_MONTH, REG_YEAR, REG_CENTURY,
+};
+
+static bool is_time_reg(unsigned reg)
+{
+	return memchr(time_regs, (int)reg, sizeof(time_regs)) != NULL;
+}
+
+/* Unsigned, so that a year before 0 a guest reaches by writing nonsense gives nonsense back,
+ * not undefined behaviour. */
+static uint8_t to_reg(uint8_t b, int value)
+{
+	unsigned v = (unsigned)value;
+
+	return (uint8_t)((b & B_BINARY) ? v : ((v / 10 % 10) << 4) | (v % 10));
+}
+
+static int from_reg(uint8_t b, uint8_t value)
+{
+	return (b & B_BINARY) ? value : (value >> 4) * 10 + (value & 0x0f);
+}
+
+static uint8_t encode(uint8_t b, const struct tm *tm, unsigned reg)
+{
+	int year = tm->tm_year + 1900;
+	int hour12 = tm->tm_hour % 12 ? tm->tm_hour % 12 : 12;
+
+	switch (reg) {
+	case REG_SECONDS:
+		return to_reg(b, tm->tm_sec);
+	case REG_MINUTES:
+		return to_reg(b, tm->tm_min);
+	case REG_HOURS:
+		if (b & B_24_HOUR)
+			return to_reg(b, tm->tm_hour);
+		return to_reg(b, hour12) | (tm->tm_hour >= 12 ? HOURS_PM : 0);
+	case REG_WEEKDAY:
+		return to_reg(b, tm->tm_wday + 1);	/* 1 is Sunday */
+	case REG_DAY:
+		return to_reg(b, tm->tm_mday);
+	case REG_MONTH:
+		return to_reg(b, tm->tm_mon + 1);
+	case REG_YEAR:
+		return to_reg(b, year % 100);
+	default:
+		return to_reg(b, year / 100);
+	}
+}
+
+static void clock_now(const struct rtc_cmos *rtc, struct tm *tm)
+{
+	time_t t = (time_t)((int64_t)rtc->now(rtc->ctx) + rtc->offset);
+
+	if (!gmtime_r(&t, tm))
+		memset(tm, 0, sizeof(*tm));	/* a host clock beyond any calendar */
+}
+
+/* Stops the clock: the time registers take the running time, for the guest to change. */
+static void hold_time(struct rtc_cmos *rtc)
+{
+	struct tm tm;
+
+	clock_now(rtc, &tm);
+	for (size_t i = 0; i < sizeof(time_regs); i++)
+		rtc->cmos[time_regs[i]] = encode(rtc->cmos[REG_B], &tm, time_regs[i]);
+}
+
+/* Lets the clock run again from the held time registers, read in the format of register B
+ * they were written in.  timegm() normalises fields out of range. */
+static void release_time(struct rtc_cmos *rtc)
+{
+	const uint8_t *c = rtc->cmos;
+	uint8_t b = c[REG_B];
+	struct tm tm = { 0 };
+
+	tm.tm_sec = from_reg(b, c[REG_SECONDS]);
+	tm.tm_min = from_reg(b, c[REG_MINUTES]);
+	tm.tm_hour = from_reg(b, c[REG_HOURS] & (uint8_t)~HOURS_PM);
+	if (!(b & B_24_HOUR))
+		tm.tm_hour = tm.tm_hour % 12 + ((c[REG_HOURS] & HOURS_PM) ? 12 : 0);
+	tm.tm_mday = from_reg(b, c[REG_DAY]);
+	tm.tm_mon = from_reg(b, c[REG_MONTH]) - 1;
+	tm.tm_year = from_reg(b, c[REG_CENTURY]) * 100 + from_reg(b, c[REG_YEAR]) - 1900;
+	rtc->offset = (int64_t)timegm(&tm) - (int64_t)rtc->now(rtc->ctx);
+}
+
+static uint8_t rtc_read_reg(struct rtc_cmos *rtc, unsigned reg)
+{
+	struct tm tm;
+
+	switch (reg) {
+	case REG_C:
+		return 0;
+	case REG_D:
+		return D_VALID;
+	default:
+		if (!is_time_reg(reg) || (rtc->cmos[REG_B] & B_SET))
+			return rtc->cmos[reg];
+		clock_now(rtc, &tm);
+		return encode(rtc->cmos[REG_B], &tm, reg);
+	}
+}
+
+static void rtc_write_reg(struct rtc_cmos *rtc, unsigned reg, uint8_t value)
+{
+	uint8_t old_b = rtc->cmos[REG_B];
+
+	switch (reg) {
+	case REG_A:
+		rtc->cmos[REG_A] = value & (uint8_t)~A_UIP;
+		break;
+	case REG_B:
+		if ((old_b & B_SET) && !(value & B_SET))
+			release_time(rtc);
+		rtc->cmos[REG_B] = value;
+		if (!(old_b & B_SET) && (value & B_SET))
+			hold_time(rtc);
+		break;
+	case REG_C:
+	case REG_D:
+		break;	/* read-only */
+	default:
+		if (is_time_reg(reg) && !(old_b & B_SET)) {
+			/* Setting one field of the running clock: stop it just long enough. */
+			hold_time(rtc);
+			rtc->cmos[reg] = value;
+			release_time(rtc);
+		} else {
+			rtc->cmos[reg] = value;
+		}
+		break;
+	}
+}
+
+static time_t host_now(void *ctx)
+{
+	(void)ctx;
+	return time(NULL);
+}
+
+void rtc_cmos_init(struct rtc_cmos *rtc, time_t (*now)(void *ctx), void *ctx)
+{
+	memset(rtc, 0, sizeof(*rtc));
+	pthread_mutex_init(&rtc->lock, NULL);
+	rtc->now = now ? now : host_now;
+	rtc->ctx = ctx;
+	rtc->cmos[REG_A] = A_POWER_ON;
+	rtc->cmos[REG_B] = B_POWER_ON;
+}
+
+void rtc_cmos_destroy(struct rtc_cmos *rtc)
+{
+	pthread_mutex_destroy(&rtc->lock);
+}
+
+void rtc_cmos_reset(void *dev)
+{
+	struct rtc_cmos *rtc = dev;
+
+	pthread_mutex_lock(&rtc->lock);
+	rtc->cmos[REG_B] &= (uint8_t)~B_INTERRUPTS;
+	rtc->index = 0;
+	rtc->nmi_masked = false;
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+/* Both ports are bytes, as on the chip's bus. */
+int rtc_cmos_read(void *dev, uint64_t offset, uint8_t *data, unsigned size)
+{
+	struct rtc_cmos *rtc = dev;
+
+	if (size != 1 || offset >= RTC_CMOS_NR_PORTS)
+		return -EINVAL;
+	if (offset == OFFSET_INDEX) {
+		*data = 0xff;	/* write-only: nothing drives the bus */
+		return 0;
+	}
+	pthread_mutex_lock(&rtc->lock);
+	*data = rtc_read_reg(rtc, rtc->index);
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
+int rtc_cmos_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size)
+{
+	struct rtc_cmos *rtc = dev;
+
+	if (size != 1 || offset >= RTC_CMOS_NR_PORTS)
+		return -EINVAL;
+	pthread_mutex_lock(&rtc->lock);
+	if (offset == OFFSET_INDEX) {
+		rtc->index = *data & (uint8_t)~INDEX_NMI_MASK;
+		rtc->nmi_masked = *data & INDEX_NMI_MASK;
+	} else {
+		rtc_write_reg(rtc, rtc->index, *data);
+	}
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
+const struct device_ops rtc_cmos_ops = {
+	.name = "rtc-cmos",
+	.read = rtc_cmos_read,
+	.write = rtc_cmos_write,
+	.reset = rtc_cmos_reset,
+};
