@@ -1,10 +1,11 @@
 /* Runs a command and measures, from just before exec: the time to the first byte it prints
  * and the time to its exit.  With --rss RAM_MIB it also samples /proc/PID/smaps while the
  * command runs and reports the largest resident memory outside the guest-RAM mapping (the
- * mapping RAM_MIB in size), the VMM's own overhead.
+ * mapping RAM_MIB in size), the VMM's own overhead.  With --until TEXT the first figure is
+ * the time until TEXT first appears in the output instead of the first byte (-1: never).
  *
- *   startup_time [--rss RAM_MIB] COMMAND [ARGS...]
- * prints: first_byte_ms EXIT_MS status [overhead_kib] */
+ *   startup_time [--rss RAM_MIB] [--until TEXT] COMMAND [ARGS...]
+ * prints: first_ms EXIT_MS status [overhead_kib] */
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,13 +53,20 @@ int main(int argc, char **argv)
 	int out[2], status, argi = 1;
 	pid_t pid;
 	char buf[4096];
+	const char *until = NULL;
+	static char seen[1 << 16];	/* the output's tail, for --until */
+	size_t seen_len = 0;
 
-	if (argc > 3 && strcmp(argv[1], "--rss") == 0) {
-		ram_kib = atol(argv[2]) * 1024;
-		argi = 3;
+	if (argc > argi + 2 && strcmp(argv[argi], "--rss") == 0) {
+		ram_kib = atol(argv[argi + 1]) * 1024;
+		argi += 2;
+	}
+	if (argc > argi + 2 && strcmp(argv[argi], "--until") == 0) {
+		until = argv[argi + 1];
+		argi += 2;
 	}
 	if (argi >= argc || pipe(out) < 0) {
-		fprintf(stderr, "usage: startup_time [--rss RAM_MIB] COMMAND [ARGS...]\n");
+		fprintf(stderr, "usage: startup_time [--rss RAM_MIB] [--until TEXT] COMMAND...\n");
 		return 2;
 	}
 	start = now_ms();
@@ -84,8 +92,25 @@ int main(int argc, char **argv)
 		n = read(out[0], buf, sizeof(buf));
 		if (n <= 0)
 			break;
-		if (first < 0)
+		if (first < 0 && until == NULL)
 			first = now_ms() - start;
+		if (first < 0 && until != NULL) {
+			size_t keep = strlen(until);
+
+			if (seen_len + (size_t)n >= sizeof(seen)) {
+				/* Keep only what could still hold the start of TEXT. */
+				keep = keep < seen_len ? keep : seen_len;
+				memmove(seen, seen + seen_len - keep, keep);
+				seen_len = keep;
+			}
+			if ((size_t)n < sizeof(seen) - seen_len - 1) {
+				memcpy(seen + seen_len, buf, (size_t)n);
+				seen_len += (size_t)n;
+				seen[seen_len] = '\0';
+				if (memmem(seen, seen_len, until, strlen(until)) != NULL)
+					first = now_ms() - start;
+			}
+		}
 		if (ram_kib) {
 			long o = overhead_kib(pid, ram_kib);
 
