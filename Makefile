@@ -56,7 +56,7 @@ HOPVM := $(BUILD)/hopvm
 
 # --- guests ------------------------------------------------------------------------------
 # ELF64 guests: guests/NAME/*.{c,S} with guests/lib, entered in long mode.
-GUESTS := hello exitcode triple smp spin echo timer cpuinfo unmapped halt burst
+GUESTS := hello exitcode triple smp spin echo timer cpuinfo unmapped halt burst reset
 # guests/lib is an archive, so each guest links only the parts it uses.
 GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/exit.c guests/lib/string.c \
 	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S \

@@ -40,6 +40,8 @@ static void usage(FILE *out)
 		"      --cmdline TEXT      command line for a Linux or Multiboot kernel (Linux's\n"
 		"                          default: \"" BZIMAGE_DEFAULT_CMDLINE "\")\n"
 		"      --load-addr ADDR    where a raw image goes; it starts there in real mode\n"
+		"      --on-reboot ACTION  when the guest resets the machine: exit (default, with\n"
+		"                          status 0) or restart it from the image\n"
 		"      --qemu-exit-status  a guest write of V to port 0xf4 exits with (V << 1) | 1,\n"
 		"                          as QEMU's isa-debug-exit does (default: V)\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
@@ -92,6 +94,7 @@ static int parse_address(const char *text, uint64_t *addr)
 struct run_files {
 	const char *image;
 	const char *initrd;
+	bool on_reboot_restart;
 };
 
 static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
@@ -103,6 +106,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "format", required_argument, NULL, 'f' },
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
+		{ "on-reboot", required_argument, NULL, 'R' },
 		{ "load-addr", required_argument, NULL, 'L' },
 		{ "cmdline", required_argument, NULL, 'C' },
 		{ "qemu-exit-status", no_argument, NULL, 'Q' },
@@ -134,6 +138,12 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case 'i':
 			files->initrd = optarg;
+			break;
+		case 'R':
+			if (strcmp(optarg, "exit") != 0 && strcmp(optarg, "restart") != 0)
+				return usage_error("--on-reboot: '%s' is neither exit nor restart",
+						   optarg);
+			files->on_reboot_restart = strcmp(optarg, "restart") == 0;
 			break;
 		case 'L':
 			if (parse_address(optarg, &boot->load_addr) < 0)
@@ -177,6 +187,43 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 	return 0;
 }
 
+/* One life of the VM, from an empty machine to its stop; *rebooted says the guest reset
+ * the machine rather than ended. */
+static int run_vm_once(const struct vm_config *cfg, const struct boot_options *boot,
+		       const char *image_path, const struct boot_image *image, bool *rebooted)
+{
+	struct boot_info info;
+	struct vm vm;
+	int status = HOPVM_EXIT_ERROR;
+
+	*rebooted = false;
+	if (vm_init(&vm, cfg) < 0) {
+		fprintf(stderr, "hopvm: %s\n", err_msg());
+		goto out;
+	}
+	if (boot_load_image(&vm.mem, image, boot, &info) < 0) {
+		fprintf(stderr, "hopvm: %s: %s\n", image_path, err_msg());
+		goto out;
+	}
+	if (vm_create_kvm(&vm) < 0) {
+		fprintf(stderr, "hopvm: %s\n", err_msg());
+		goto out;
+	}
+	if (cfg->verbose)
+		fprintf(stderr, "hopvm: KVM API %d; %s; %u vCPUs, %llu MiB; %s image\n",
+			vm.kvm_info.api_version, vm.kvm_info.paging, cfg->nr_vcpus,
+			(unsigned long long)(cfg->ram_size >> 20), boot_format_name(info.format));
+	if (cfg->verbose || cfg->hugepages)
+		fprintf(stderr, "hopvm: %s\n", guest_mem_backing_text(&vm.mem));
+	status = vm_run(&vm, &info);
+	if (vm.stop_message[0] != '\0')
+		fprintf(stderr, "hopvm: %s\n", vm.stop_message);
+	*rebooted = vm.rebooted;
+out:
+	vm_destroy(&vm);
+	return status;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg = {
@@ -187,10 +234,9 @@ static int cmd_run(int argc, char **argv)
 	};
 	struct boot_options boot = { .format = BOOT_FORMAT_AUTO };
 	struct boot_image image, initrd = { NULL, 0 };
-	struct boot_info info;
-	struct run_files files = { NULL, NULL };
+	struct run_files files = { NULL, NULL, false };
 	const char *image_path;
-	struct vm vm;
+	bool rebooted;
 	int status;
 
 	status = parse_run_args(argc, argv, &cfg, &boot, &files);
@@ -213,32 +259,11 @@ static int cmd_run(int argc, char **argv)
 		}
 		boot.initrd = &initrd;
 	}
-	if (vm_init(&vm, &cfg) < 0) {
-		fprintf(stderr, "hopvm: %s\n", err_msg());
-		status = HOPVM_EXIT_ERROR;
-		goto out_image;
-	}
-	if (boot_load_image(&vm.mem, &image, &boot, &info) < 0) {
-		fprintf(stderr, "hopvm: %s: %s\n", image_path, err_msg());
-		status = HOPVM_EXIT_ERROR;
-		goto out_vm;
-	}
-	if (vm_create_kvm(&vm) < 0) {
-		fprintf(stderr, "hopvm: %s\n", err_msg());
-		status = HOPVM_EXIT_ERROR;
-		goto out_vm;
-	}
-	if (cfg.verbose)
-		fprintf(stderr, "hopvm: KVM API %d; %s; %u vCPUs, %llu MiB; %s image\n",
-			vm.kvm_info.api_version, vm.kvm_info.paging, cfg.nr_vcpus,
-			(unsigned long long)(cfg.ram_size >> 20), boot_format_name(info.format));
-	if (cfg.verbose || cfg.hugepages)
-		fprintf(stderr, "hopvm: %s\n", guest_mem_backing_text(&vm.mem));
-	status = vm_run(&vm, &info);
-	if (vm.stop_message[0] != '\0')
-		fprintf(stderr, "hopvm: %s\n", vm.stop_message);
-out_vm:
-	vm_destroy(&vm);
+	do {
+		status = run_vm_once(&cfg, &boot, image_path, &image, &rebooted);
+		if (rebooted && files.on_reboot_restart)
+			fprintf(stderr, "hopvm: starting the guest again (--on-reboot restart)\n");
+	} while (rebooted && files.on_reboot_restart);
 out_image:
 	boot_image_free(&initrd);
 	boot_image_free(&image);

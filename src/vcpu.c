@@ -258,8 +258,10 @@ static enum vcpu_action vcpu_handle_system_event(struct vcpu *vcpu, struct kvm_r
 {
 	switch (run->system_event.type) {
 	case KVM_SYSTEM_EVENT_SHUTDOWN:
-	case KVM_SYSTEM_EVENT_RESET:
 		vm_request_stop(vcpu->vm, 0, NULL);
+		return VCPU_STOP;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_reboot(vcpu->vm, "the guest reset the machine");
 		return VCPU_STOP;
 	case KVM_SYSTEM_EVENT_CRASH:
 		return vcpu_fatal(vcpu, HOPVM_EXIT_GUEST_CRASH, "guest crash (KVM_SYSTEM_EVENT_CRASH)",

@@ -56,7 +56,7 @@ static void keyboard_irq(void *ctx, int level)
 /* The PC's reset line, pulsed through the keyboard controller (Linux's default reboot). */
 static void keyboard_reset_cpu(void *ctx)
 {
-	vm_request_stop(ctx, 0, "the guest reset the machine (through the i8042)");
+	vm_request_reboot(ctx, "the guest reset the machine (through the i8042)");
 }
 
 static void debug_exit_stop(void *ctx, uint32_t value)
@@ -195,22 +195,36 @@ int vm_create_kvm(struct vm *vm)
 	return 0;
 }
 
-void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+static void vm_stop(struct vm *vm, int status, bool reboot, const char *fmt, va_list ap)
 {
 	pthread_mutex_lock(&vm->state_lock);
 	if (!vm->stop_requested) {
 		__atomic_store_n(&vm->stop_requested, true, __ATOMIC_RELEASE);
 		vm->exit_status = status;
-		if (fmt != NULL) {
-			va_list ap;
-
-			va_start(ap, fmt);
+		vm->rebooted = reboot;
+		if (fmt != NULL)
 			vsnprintf(vm->stop_message, sizeof(vm->stop_message), fmt, ap);
-			va_end(ap);
-		}
 		pthread_cond_broadcast(&vm->state_cond);
 	}
 	pthread_mutex_unlock(&vm->state_lock);
+}
+
+void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_stop(vm, status, false, fmt, ap);
+	va_end(ap);
+}
+
+void vm_request_reboot(struct vm *vm, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vm_stop(vm, 0, true, fmt, ap);
+	va_end(ap);
 }
 
 bool vm_stop_requested(struct vm *vm)

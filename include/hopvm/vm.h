@@ -75,6 +75,7 @@ struct vm {
 	pthread_cond_t state_cond;
 	bool stop_requested;
 	int exit_status;
+	bool rebooted;		/* the guest reset the machine: it may be started again */
 	char stop_message[512];	/* why the VM stopped, if not by the guest's own wish */
 	unsigned pause_count;	/* vm_pause() calls not yet matched by vm_resume() */
 	unsigned nr_running;	/* vCPU threads that have not ended */
@@ -98,6 +99,10 @@ int vm_run(struct vm *vm, const struct boot_info *info);
  * format, may be NULL) says why, for the user.  Safe from any thread. */
 void vm_request_stop(struct vm *vm, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* The guest reset the machine: the VM stops with status 0 and vm->rebooted set, so its
+ * owner may start it again. */
+void vm_request_reboot(struct vm *vm, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 bool vm_stop_requested(struct vm *vm);
 
