@@ -2,6 +2,7 @@
 #   make              build/hopvm and every guest
 #   make check        unit tests, then boot tests (through tools/kvm-sandbox without /dev/kvm)
 #   make SAN=1 check  the same with AddressSanitizer + UndefinedBehaviorSanitizer (in build/san)
+#   make fuzz         the migration stream reader under libFuzzer for FUZZ_SECONDS (default 60)
 #   make install PREFIX=/usr/local DESTDIR=
 #   V=1               show the full commands
 
@@ -49,7 +50,9 @@ LIB_SRCS := src/error.c src/size.c src/memory.c src/bus.c src/kvm.c src/kvm_info
 	src/devices/i8042.c src/devices/rtc_cmos.c \
 	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/bzimage.c \
 	src/boot/boot.c \
-	src/arch/x86/long_mode.c src/arch/x86/mptable.c src/arch/x86/e820.c
+	src/arch/x86/long_mode.c src/arch/x86/mptable.c src/arch/x86/e820.c \
+	src/migration/hash.c src/migration/stream.c src/migration/stream_write.c \
+	src/migration/stream_read.c src/migration/stream_sections.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm
@@ -74,7 +77,7 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 # --- unit tests --------------------------------------------------------------------------
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
-	test_i8042 test_rtc_cmos test_console
+	test_i8042 test_rtc_cmos test_console test_migration_stream
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
@@ -162,6 +165,65 @@ check: all unit $(BOOT_TOOLS)
 check-unit: unit
 	$(Q)BUILD=$(BUILD) HOPVM_SKIP_BOOT=1 tests/run-all $(UNIT_BINS)
 
+# --- fuzzing: make fuzz [FUZZ_SECONDS=60] ------------------------------------------------
+# The migration stream reader under libFuzzer with ASan and UBSan for FUZZ_SECONDS, starting
+# from valid streams that a generator (the harness built with HOPVM_FUZZ_SEEDS) writes into
+# $(BUILD)/fuzz/seeds; what libFuzzer finds goes to $(BUILD)/fuzz/corpus, crashes to
+# $(BUILD)/fuzz/crash-*.  Its objects live under $(BUILD)/fuzz, so its flags never mix with the
+# product's.  Not part of make check.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -std=gnu11 $(WARNINGS) -O1 -g -fno-omit-frame-pointer -Iinclude -MMD -MP \
+	-D_GNU_SOURCE $(FUZZ_SAN)
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
+	$(filter src/migration/%,$(LIB_SRCS)))
+FUZZER := $(FUZZ_DIR)/fuzz_migration_stream
+FUZZ_SEEDER := $(FUZZ_DIR)/fuzz_migration_stream_seeds
+ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
+FUZZ_FLAGS_STAMP := $(FUZZ_DIR)/.flags
+FUZZ_FLAGS_NOW := $(FUZZ_CC) $(FUZZ_CFLAGS)
+$(shell mkdir -p $(FUZZ_DIR) && (echo '$(FUZZ_FLAGS_NOW)' | cmp -s - $(FUZZ_FLAGS_STAMP) || \
+	echo '$(FUZZ_FLAGS_NOW)' > $(FUZZ_FLAGS_STAMP)))
+endif
+
+# Says what is missing rather than failing on a compiler error.
+fuzz-toolchain:
+	@command -v $(FUZZ_CC) >/dev/null 2>&1 || { echo "make fuzz: $(FUZZ_CC) is not installed;" \
+		"it needs clang with libFuzzer (tools/install-deps installs both)" >&2; exit 1; }
+	@mkdir -p $(FUZZ_DIR)
+	@echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }' | \
+		$(FUZZ_CC) -x c - -fsanitize=fuzzer,address,undefined -o $(FUZZ_DIR)/probe \
+		>/dev/null 2>&1 || { echo "make fuzz: $(FUZZ_CC) cannot link -fsanitize=fuzzer:" \
+		"libFuzzer's runtime is missing (Debian: libclang-rt-dev; tools/install-deps" \
+		"installs it)" >&2; exit 1; }
+
+$(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_FLAGS_STAMP) | fuzz-toolchain
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_DIR)/obj/seeds/fuzz_migration_stream.o: tests/fuzz/fuzz_migration_stream.c \
+		$(FUZZ_FLAGS_STAMP) | fuzz-toolchain
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $< (seed generator)")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DHOPVM_FUZZ_SEEDS -c $< -o $@
+
+$(FUZZER): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_migration_stream.o $(FUZZ_LIB_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -o $@
+
+$(FUZZ_SEEDER): $(FUZZ_DIR)/obj/seeds/fuzz_migration_stream.o $(FUZZ_LIB_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $^ $(FUZZ_SAN) -o $@
+
+fuzz: $(FUZZER) $(FUZZ_SEEDER)
+	$(Q)rm -rf $(FUZZ_DIR)/seeds && mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus
+	$(Q)$(FUZZ_SEEDER) $(FUZZ_DIR)/seeds
+	$(Q)$(FUZZER) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+
 install: $(HOPVM)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hopvm/guests
 	install -m 755 $(HOPVM) $(DESTDIR)$(PREFIX)/bin/hopvm
@@ -170,8 +232,8 @@ install: $(HOPVM)
 clean:
 	rm -rf build
 
-.PHONY: all unit check check-unit bench install clean
+.PHONY: all unit check check-unit bench fuzz fuzz-toolchain install clean
 .SUFFIXES:
 .SECONDARY:
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(FUZZ_DIR)/obj -name '*.d' 2>/dev/null)
