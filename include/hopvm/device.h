@@ -7,6 +7,7 @@
 #ifndef HOPVM_DEVICE_H
 #define HOPVM_DEVICE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct device_ops {
@@ -14,6 +15,14 @@ struct device_ops {
 	int (*read)(void *dev, uint64_t offset, uint8_t *data, unsigned size);
 	int (*write)(void *dev, uint64_t offset, const uint8_t *data, unsigned size);
 	void (*reset)(void *dev);	/* back to power-on state */
+
+	/* Migration.  save writes the state, in format state_version, into buf and returns
+	 * its length, or -ENOSPC if len is too small; load checks a saved state field by field
+	 * and refuses (-EINVAL, with a message) one this device could never have been in,
+	 * changing nothing then.  NULL for a device with no state. */
+	uint32_t state_version;
+	int (*save)(void *dev, uint8_t *buf, size_t len);
+	int (*load)(void *dev, const uint8_t *buf, size_t len);
 };
 
 #endif

@@ -51,6 +51,8 @@ void i8042_destroy(struct i8042 *kbd);
 int i8042_read(void *dev, uint64_t offset, uint8_t *data, unsigned size);
 int i8042_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size);
 void i8042_reset(void *dev);
+int i8042_save(void *dev, uint8_t *buf, size_t len);
+int i8042_load(void *dev, const uint8_t *buf, size_t len);
 
 extern const struct device_ops i8042_ops;
 

@@ -50,6 +50,8 @@ void rtc_cmos_destroy(struct rtc_cmos *rtc);
 int rtc_cmos_read(void *dev, uint64_t offset, uint8_t *data, unsigned size);
 int rtc_cmos_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size);
 void rtc_cmos_reset(void *dev);
+int rtc_cmos_save(void *dev, uint8_t *buf, size_t len);
+int rtc_cmos_load(void *dev, const uint8_t *buf, size_t len);
 
 extern const struct device_ops rtc_cmos_ops;
 

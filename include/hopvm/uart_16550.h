@@ -46,6 +46,8 @@ size_t uart_16550_receive(struct uart_16550 *uart, const uint8_t *bytes, size_t 
 int uart_16550_read(void *dev, uint64_t offset, uint8_t *data, unsigned size);
 int uart_16550_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size);
 void uart_16550_reset(void *dev);
+int uart_16550_save(void *dev, uint8_t *buf, size_t len);
+int uart_16550_load(void *dev, const uint8_t *buf, size_t len);
 
 extern const struct device_ops uart_16550_ops;
 

@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hopvm/device_state.h"
+#include "hopvm/error.h"
 #include "hopvm/i8042.h"
 
 #define OFFSET_DATA 0
@@ -296,9 +298,80 @@ int i8042_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size)
 	return 0;
 }
 
+/* State format 1: ctr, outport, pending controller command, pending keyboard command, scan
+ * set, last-write-was-a-command, the output buffer (16 bytes), its head and count, the last
+ * byte read; one byte each. */
+int i8042_save(void *dev, uint8_t *buf, size_t len)
+{
+	struct i8042 *kbd = dev;
+	struct state_buf s;
+	const uint8_t regs[] = { kbd->ctr, kbd->outport, kbd->pending_cmd, kbd->kbd_pending,
+				 kbd->scan_set, kbd->last_was_cmd };
+
+	state_writer(&s, buf, len);
+	pthread_mutex_lock(&kbd->lock);
+	state_put_bytes(&s, regs, sizeof(regs));
+	state_put_bytes(&s, kbd->out, sizeof(kbd->out));
+	state_put_u8(&s, (uint8_t)kbd->out_head);
+	state_put_u8(&s, (uint8_t)kbd->out_count);
+	state_put_u8(&s, kbd->last_out);
+	pthread_mutex_unlock(&kbd->lock);
+	return state_saved(&s);
+}
+
+/* The only commands that wait for a data byte. */
+static bool valid_pending(uint8_t controller, uint8_t keyboard)
+{
+	bool c = controller == 0 || controller == CMD_WRITE_CTR ||
+		 controller == CMD_WRITE_OUTPORT || controller == CMD_WRITE_KBD_OUT ||
+		 controller == CMD_WRITE_AUX_OUT || controller == CMD_WRITE_AUX;
+	bool k = keyboard == 0 || keyboard == KBD_SET_LEDS || keyboard == KBD_TYPEMATIC ||
+		 keyboard == KBD_SCAN_SET;
+
+	return c && k;
+}
+
+int i8042_load(void *dev, const uint8_t *buf, size_t len)
+{
+	struct i8042 *kbd = dev;
+	struct state_buf s;
+	uint8_t regs[6], out[I8042_BUFFER_SIZE], head, count, last;
+	int ret;
+
+	state_reader(&s, buf, len);
+	state_get_bytes(&s, regs, sizeof(regs));
+	state_get_bytes(&s, out, sizeof(out));
+	head = state_get_u8(&s);
+	count = state_get_u8(&s);
+	last = state_get_u8(&s);
+	ret = state_loaded(&s, "i8042");
+	if (ret < 0)
+		return ret;
+	if (!valid_pending(regs[2], regs[3]) || regs[4] < 1 || regs[4] > 3 || regs[5] > 1 ||
+	    head >= I8042_BUFFER_SIZE || count > I8042_BUFFER_SIZE)
+		return err_set(-EINVAL, "i8042 state: impossible values (pending 0x%x/0x%x, scan "
+			       "set %u, buffer %u at %u)", regs[2], regs[3], regs[4], count, head);
+	pthread_mutex_lock(&kbd->lock);
+	kbd->ctr = regs[0];
+	kbd->outport = regs[1];
+	kbd->pending_cmd = regs[2];
+	kbd->kbd_pending = regs[3];
+	kbd->scan_set = regs[4];
+	kbd->last_was_cmd = regs[5];
+	memcpy(kbd->out, out, sizeof(out));
+	kbd->out_head = head;
+	kbd->out_count = count;
+	kbd->last_out = last;
+	pthread_mutex_unlock(&kbd->lock);
+	return 0;
+}
+
 const struct device_ops i8042_ops = {
 	.name = "i8042",
 	.read = i8042_read,
 	.write = i8042_write,
 	.reset = i8042_reset,
+	.state_version = 1,
+	.save = i8042_save,
+	.load = i8042_load,
 };

@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hopvm/device_state.h"
+#include "hopvm/error.h"
 #include "hopvm/rtc_cmos.h"
 
 #define OFFSET_INDEX 0
@@ -233,9 +235,63 @@ int rtc_cmos_write(void *dev, uint64_t offset, const uint8_t *data, unsigned siz
 	return 0;
 }
 
+/* The guest's clock may run a century either side of the host's, not more: gmtime must
+ * always be able to turn it into a date. */
+#define RTC_MAX_OFFSET (100LL * 366 * 24 * 3600)
+
+/* State format 1: the index, the NMI mask bit, the 128 CMOS bytes, the guest's offset from the
+ * host clock in seconds (u64, two's complement).  The clock itself is the destination host's:
+ * an offset keeps the guest's own setting across the move. */
+int rtc_cmos_save(void *dev, uint8_t *buf, size_t len)
+{
+	struct rtc_cmos *rtc = dev;
+	struct state_buf s;
+
+	state_writer(&s, buf, len);
+	pthread_mutex_lock(&rtc->lock);
+	state_put_u8(&s, rtc->index);
+	state_put_u8(&s, rtc->nmi_masked);
+	state_put_bytes(&s, rtc->cmos, sizeof(rtc->cmos));
+	state_put_u64(&s, (uint64_t)rtc->offset);
+	pthread_mutex_unlock(&rtc->lock);
+	return state_saved(&s);
+}
+
+int rtc_cmos_load(void *dev, const uint8_t *buf, size_t len)
+{
+	struct rtc_cmos *rtc = dev;
+	struct state_buf s;
+	uint8_t index, nmi, cmos[RTC_CMOS_SIZE];
+	int64_t offset;
+	int ret;
+
+	state_reader(&s, buf, len);
+	index = state_get_u8(&s);
+	nmi = state_get_u8(&s);
+	state_get_bytes(&s, cmos, sizeof(cmos));
+	offset = (int64_t)state_get_u64(&s);
+	ret = state_loaded(&s, "rtc-cmos");
+	if (ret < 0)
+		return ret;
+	if (index >= RTC_CMOS_SIZE || nmi > 1 || offset > RTC_MAX_OFFSET ||
+	    offset < -RTC_MAX_OFFSET)
+		return err_set(-EINVAL, "rtc-cmos state: index %u, NMI mask %u or clock offset "
+			       "%lld s out of range", index, nmi, (long long)offset);
+	pthread_mutex_lock(&rtc->lock);
+	rtc->index = index;
+	rtc->nmi_masked = nmi;
+	memcpy(rtc->cmos, cmos, sizeof(cmos));
+	rtc->offset = offset;
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}
+
 const struct device_ops rtc_cmos_ops = {
 	.name = "rtc-cmos",
 	.read = rtc_cmos_read,
 	.write = rtc_cmos_write,
 	.reset = rtc_cmos_reset,
+	.state_version = 1,
+	.save = rtc_cmos_save,
+	.load = rtc_cmos_load,
 };

@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hopvm/device_state.h"
+#include "hopvm/error.h"
 #include "hopvm/uart_16550.h"
 
 /* Register offsets (DLAB is bit 7 of LCR and swaps in the divisor latch at 0 and 1). */
@@ -248,9 +250,74 @@ int uart_16550_write(void *dev, uint64_t offset, const uint8_t *data, unsigned s
 	return 0;
 }
 
+/* State format 1: ier lcr mcr scr fcr dll dlm, THR-empty pending, the receive FIFO (16 bytes),
+ * its head and count, the interrupt line's level; one byte each. */
+int uart_16550_save(void *dev, uint8_t *buf, size_t len)
+{
+	struct uart_16550 *uart = dev;
+	struct state_buf s;
+	const uint8_t regs[] = { uart->ier, uart->lcr, uart->mcr, uart->scr, uart->fcr,
+				 uart->dll, uart->dlm };
+
+	state_writer(&s, buf, len);
+	pthread_mutex_lock(&uart->lock);
+	state_put_bytes(&s, regs, sizeof(regs));
+	state_put_u8(&s, uart->thr_empty_pending);
+	state_put_bytes(&s, uart->rx_fifo, sizeof(uart->rx_fifo));
+	state_put_u8(&s, (uint8_t)uart->rx_head);
+	state_put_u8(&s, (uint8_t)uart->rx_count);
+	state_put_u8(&s, (uint8_t)uart->irq_level);
+	pthread_mutex_unlock(&uart->lock);
+	return state_saved(&s);
+}
+
+int uart_16550_load(void *dev, const uint8_t *buf, size_t len)
+{
+	struct uart_16550 *uart = dev;
+	struct state_buf s;
+	uint8_t regs[7], fifo[UART_16550_FIFO_SIZE], thr_pending, head, count, level;
+	int ret;
+
+	state_reader(&s, buf, len);
+	state_get_bytes(&s, regs, sizeof(regs));
+	thr_pending = state_get_u8(&s);
+	state_get_bytes(&s, fifo, sizeof(fifo));
+	head = state_get_u8(&s);
+	count = state_get_u8(&s);
+	level = state_get_u8(&s);
+	ret = state_loaded(&s, "uart-16550");
+	if (ret < 0)
+		return ret;
+	if ((regs[0] & ~IER_MASK) || (regs[2] & ~MCR_MASK) || (regs[4] & ~(FCR_ENABLE | 0xc0)) ||
+	    thr_pending > 1 || head >= UART_16550_FIFO_SIZE || count > UART_16550_FIFO_SIZE ||
+	    level > 1)
+		return err_set(-EINVAL, "uart-16550 state: a register or the FIFO holds a value "
+			       "the chip cannot (ier 0x%x, mcr 0x%x, fcr 0x%x, fifo %u at %u)",
+			       regs[0], regs[2], regs[4], count, head);
+	pthread_mutex_lock(&uart->lock);
+	uart->ier = regs[0];
+	uart->lcr = regs[1];
+	uart->mcr = regs[2];
+	uart->scr = regs[3];
+	uart->fcr = regs[4];
+	uart->dll = regs[5];
+	uart->dlm = regs[6];
+	uart->thr_empty_pending = thr_pending;
+	memcpy(uart->rx_fifo, fifo, sizeof(fifo));
+	uart->rx_head = head;
+	uart->rx_count = count;
+	/* The line's level travels with the interrupt controller's state; only remember it. */
+	uart->irq_level = level;
+	pthread_mutex_unlock(&uart->lock);
+	return 0;
+}
+
 const struct device_ops uart_16550_ops = {
 	.name = "uart-16550",
 	.read = uart_16550_read,
 	.write = uart_16550_write,
 	.reset = uart_16550_reset,
+	.state_version = 1,
+	.save = uart_16550_save,
+	.load = uart_16550_load,
 };

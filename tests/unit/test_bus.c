@@ -37,8 +37,10 @@ static void fake_reset(void *dev)
 	((struct fake_dev *)dev)->resets++;
 }
 
-static const struct device_ops fake_ops = { "fake", fake_read, fake_write, fake_reset };
-static const struct device_ops write_only_ops = { "write-only", NULL, fake_write, NULL };
+static const struct device_ops fake_ops = {
+	.name = "fake", .read = fake_read, .write = fake_write, .reset = fake_reset,
+};
+static const struct device_ops write_only_ops = { .name = "write-only", .write = fake_write };
 
 static void test_dispatch_uses_offsets(void **state)
 {
