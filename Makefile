@@ -45,7 +45,7 @@ GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
 
 # --- the product -----------------------------------------------------------------------
 LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src/kvm.c \
-	src/kvm_info.c src/vm.c \
+	src/kvm_info.c src/vm.c src/json.c src/control.c \
 	src/vcpu.c src/console.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
 	src/devices/i8042.c src/devices/rtc_cmos.c \
@@ -78,7 +78,8 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 # --- unit tests --------------------------------------------------------------------------
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
-	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state
+	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
+	test_json
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hopvm/boot.h"
+#include "hopvm/control.h"
 #include "hopvm/error.h"
 #include "hopvm/kvm.h"
 #include "hopvm/kvm_info.h"
@@ -25,6 +26,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: hopvm run [options] IMAGE   run a guest kernel\n"
 		"       hopvm run [options] --kernel BZIMAGE [--initrd FILE]   boot Linux\n"
+		"       hopvm ctl SOCKET COMMAND [KEY=VALUE...]   ask a running VM (status,\n"
+		"                                   pause, resume, quit) through --control\n"
 		"       hopvm info                  what this host's KVM offers hopvm\n"
 		"       hopvm version               print the version\n"
 		"       hopvm help                  print this help\n"
@@ -44,6 +47,7 @@ static void usage(FILE *out)
 		"                          status 0) or restart it from the image\n"
 		"      --qemu-exit-status  a guest write of V to port 0xf4 exits with (V << 1) | 1,\n"
 		"                          as QEMU's isa-debug-exit does (default: V)\n"
+		"      --control PATH      serve the control socket at PATH (see hopvm ctl)\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
 		"                          transparent huge pages) and say which it got\n"
 		"  -v, --verbose           report KVM and memory set-up, and log unmapped device\n"
@@ -107,6 +111,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
 		{ "on-reboot", required_argument, NULL, 'R' },
+		{ "control", required_argument, NULL, 'S' },
 		{ "load-addr", required_argument, NULL, 'L' },
 		{ "cmdline", required_argument, NULL, 'C' },
 		{ "qemu-exit-status", no_argument, NULL, 'Q' },
@@ -138,6 +143,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case 'i':
 			files->initrd = optarg;
+			break;
+		case 'S':
+			cfg->control_path = optarg;
 			break;
 		case 'R':
 			if (strcmp(optarg, "exit") != 0 && strcmp(optarg, "restart") != 0)
@@ -270,6 +278,23 @@ out_image:
 	return status;
 }
 
+static int cmd_ctl(int argc, char **argv)
+{
+	char reply[CONTROL_MAX_LINE];
+	int ret;
+
+	if (argc < 3)
+		return usage_error("%s", "ctl: give the control socket and a command");
+	ret = control_request(argv[1], argv[2], argv + 3, (size_t)(argc - 3), reply,
+			      sizeof(reply));
+	if (ret < 0 && ret != -EREMOTEIO) {
+		fprintf(stderr, "hopvm: %s\n", err_msg());
+		return HOPVM_EXIT_ERROR;
+	}
+	printf("%s\n", reply);
+	return ret < 0 ? HOPVM_EXIT_ERROR : 0;
+}
+
 static int cmd_info(void)
 {
 	struct kvm_info info;
@@ -311,6 +336,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(cmd, "info") == 0)
 		return cmd_info();
+	if (strcmp(cmd, "ctl") == 0)
+		return cmd_ctl(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("hopvm %s\n", HOPVM_VERSION);
 		return 0;

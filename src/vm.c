@@ -76,6 +76,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	memset(vm, 0, sizeof(*vm));
 	vm->cfg = *cfg;
 	vm->kvm_fd = vm->vm_fd = -1;
+	vm->control.listen_fd = -1;
 	pthread_mutex_init(&vm->state_lock, NULL);
 	pthread_mutex_init(&vm->log_lock, NULL);
 	pthread_cond_init(&vm->state_cond, NULL);
@@ -289,6 +290,11 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 	ret = console_input_start(&vm->console_in, vm, vm->cfg.input_fd);
 	if (ret < 0)
 		return ret;
+	if (vm->cfg.control_path != NULL) {
+		ret = control_start(&vm->control, vm, vm->cfg.control_path);
+		if (ret < 0)
+			return ret;
+	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		pthread_mutex_lock(&vm->state_lock);
 		vm->nr_running++;
@@ -364,6 +370,7 @@ int vm_wait(struct vm *vm)
 		vm->vcpus[i].thread_started = false;
 	}
 	console_input_stop(&vm->console_in);
+	control_stop(&vm->control);
 	return vm->exit_status;
 }
 

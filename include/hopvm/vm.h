@@ -17,6 +17,7 @@
 #include "hopvm/boot.h"
 #include "hopvm/bus.h"
 #include "hopvm/console.h"
+#include "hopvm/control.h"
 #include "hopvm/debug_exit.h"
 #include "hopvm/i8042.h"
 #include "hopvm/kvm_info.h"
@@ -48,6 +49,7 @@ struct vm_config {
 	bool hugepages;		/* back RAM with huge pages where the host has them */
 	int console_fd;		/* where COM1's output goes */
 	int input_fd;		/* what COM1 receives, or -1 */
+	const char *control_path;	/* the control socket, or NULL */
 };
 
 struct vm {
@@ -66,6 +68,7 @@ struct vm {
 	struct i8042 i8042;
 	struct rtc_cmos rtc;
 	struct console_input console_in;
+	struct control control;
 
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;	/* created so far */

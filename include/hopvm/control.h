@@ -1,0 +1,41 @@
+/* The control socket: `hopvm run --control PATH` serves one JSON object per line on a unix
+ * socket, a request {"cmd": ...} answered by {"ok": true, ...} or {"error": "..."}, so scripts
+ * and `hopvm ctl` can drive a running VM.  Commands: status, pause, resume, quit.
+ *
+ * One client at a time; each request line is at most CONTROL_MAX_LINE bytes.  The socket file
+ * is removed when the VM ends. */
+#ifndef HOPVM_CONTROL_H
+#define HOPVM_CONTROL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CONTROL_MAX_LINE 4096
+
+struct vm;
+
+struct control {
+	struct vm *vm;
+	const char *path;
+	int listen_fd;
+	pthread_t thread;
+	bool running;
+	bool paused;		/* by a "pause" request, until "resume" */
+};
+
+/* Binds the socket (replacing a stale one nobody listens on) and starts serving. */
+int control_start(struct control *ctl, struct vm *vm, const char *path)
+	__attribute__((warn_unused_result));
+void control_stop(struct control *ctl);
+
+/* Answers one request line into reply (a JSON object, no newline).  Exposed for tests. */
+void control_handle(struct control *ctl, const char *request, char *reply, size_t len);
+
+/* The client side: sends {"cmd": cmd, key: value...} (args are "key=value"; values that are
+ * numbers or true/false go as such) and leaves the reply in reply.  0 if the VM answered
+ * "ok", -EREMOTEIO if it answered an error, another -errno if it could not be asked. */
+int control_request(const char *path, const char *cmd, char *const *args, size_t nargs,
+		    char *reply, size_t len) __attribute__((warn_unused_result));
+
+#endif

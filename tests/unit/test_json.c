@@ -1,0 +1,115 @@
+/* The control socket's flat JSON, and its answers to bad requests. */
+#include <errno.h>
+
+#include "hopvm/control.h"
+#include "hopvm/error.h"
+#include "hopvm/json.h"
+#include "hopvm/vm.h"
+#include "unit.h"
+
+static void test_parses_flat_objects(void **state)
+{
+	struct json_object obj;
+	const struct json_field *f;
+
+	(void)state;
+	assert_int_equal(json_parse_object(" {\"cmd\": \"migrate\", \"target\": \"tcp:10.0.0.2:4444\","
+					   "\"max-downtime\": 50.5, \"force\": true, \"x\": null}\n",
+					   &obj), 0);
+	assert_int_equal(obj.nr_fields, 5);
+	f = json_get(&obj, "target");
+	assert_non_null(f);
+	assert_int_equal(f->type, JSON_STRING);
+	assert_string_equal(f->text, "tcp:10.0.0.2:4444");
+	f = json_get(&obj, "max-downtime");
+	assert_int_equal(f->type, JSON_NUMBER);
+	assert_true(f->number > 50.4 && f->number < 50.6);
+	assert_true(json_get(&obj, "force")->boolean);
+	assert_int_equal(json_get(&obj, "x")->type, JSON_NULL);
+	assert_null(json_get(&obj, "missing"));
+	assert_int_equal(json_parse_object("{}", &obj), 0);
+	assert_int_equal(obj.nr_fields, 0);
+	assert_int_equal(json_parse_object("{\"p\": \"a\\\"b\\\\c\\u0041\\n\"}", &obj), 0);
+	assert_string_equal(obj.fields[0].text, "a\"b\\cA\n");
+}
+
+static void expect_refused(const char *text, const char *why)
+{
+	struct json_object obj;
+
+	assert_int_equal(json_parse_object(text, &obj), -EINVAL);
+	assert_err_mentions(why);
+}
+
+static void test_refuses_what_it_does_not_know(void **state)
+{
+	char big[600];
+
+	(void)state;
+	expect_refused("", "expected '{'");
+	expect_refused("[1]", "expected '{'");
+	expect_refused("{\"a\": 1", "expected ',' or '}'");
+	expect_refused("{\"a\" 1}", "expected ':'");
+	expect_refused("{a: 1}", "expected a string");
+	expect_refused("{\"a\": {\"b\": 1}}", "expected a string, number");
+	expect_refused("{\"a\": \"x}", "unterminated string");
+	expect_refused("{\"a\": \"\\q\"}", "bad escape");
+	expect_refused("{\"a\": \"\\u00e9\"}", "outside ASCII");
+	expect_refused("{\"a\": \"\\u0000\"}", "outside ASCII");
+	expect_refused("{\"a\": \"\\u12\"}", "bad \\u escape");
+	expect_refused("{\"a\": 1, \"a\": 2}", "duplicate key");
+	expect_refused("{\"a\": 1} x", "text after the object");
+	expect_refused("{\"a\": \"\x01\"}", "control character");
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "{\"a\": \"", 7);
+	strcpy(big + sizeof(big) - 3, "\"}");
+	expect_refused(big, "string too long");
+	expect_refused("{\"1\":1,\"2\":1,\"3\":1,\"4\":1,\"5\":1,\"6\":1,\"7\":1,\"8\":1,\"9\":1,"
+		       "\"10\":1,\"11\":1,\"12\":1,\"13\":1,\"14\":1,\"15\":1,\"16\":1,\"17\":1}",
+		       "too many fields");
+}
+
+static void test_appends_escaped_strings(void **state)
+{
+	char out[32] = "x=";
+
+	(void)state;
+	assert_true(json_append_string(out, sizeof(out), "a\"b\\\n"));
+	assert_string_equal(out, "x=\"a\\\"b\\\\\\u000a\"");
+	assert_false(json_append_string(out, sizeof(out), "far too long to fit in here"));
+	assert_string_equal(out, "x=\"a\\\"b\\\\\\u000a\"");	/* unchanged */
+}
+
+static void test_control_answers(void **state)
+{
+	static struct vm vm;
+	struct control ctl = { .vm = &vm };
+	char reply[512];
+
+	(void)state;
+	vm.cfg.nr_vcpus = 2;
+	vm.cfg.ram_size = 64ULL << 20;
+	control_handle(&ctl, "{\"cmd\": \"status\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"ok\": true, \"state\": \"running\", \"vcpus\": 2, "
+			    "\"mem_bytes\": 67108864}");
+	control_handle(&ctl, "{\"cmd\": \"fly\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"unknown command 'fly' (status, pause, resume, "
+			    "quit)\"}");
+	control_handle(&ctl, "{\"command\": \"status\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"the request has no \\\"cmd\\\" string\"}");
+	control_handle(&ctl, "status", reply, sizeof(reply));
+	assert_non_null(strstr(reply, "{\"error\": \"not a flat JSON object: expected '{'"));
+	control_handle(&ctl, "{\"cmd\": \"resume\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"the VM is not paused\"}");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parses_flat_objects),
+		cmocka_unit_test(test_refuses_what_it_does_not_know),
+		cmocka_unit_test(test_appends_escaped_strings),
+		cmocka_unit_test(test_control_answers),
+	};
+	return cmocka_run_group_tests_name("json_control", tests, NULL, NULL);
+}
