@@ -53,7 +53,8 @@ LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src
 	src/boot/boot.c \
 	src/arch/x86/long_mode.c src/arch/x86/mptable.c src/arch/x86/e820.c \
 	src/migration/hash.c src/migration/stream.c src/migration/stream_write.c \
-	src/migration/stream_read.c src/migration/stream_sections.c
+	src/migration/stream_read.c src/migration/stream_sections.c \
+	src/migration/vm_state.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm

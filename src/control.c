@@ -1,16 +1,19 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hopvm/control.h"
 #include "hopvm/error.h"
 #include "hopvm/json.h"
 #include "hopvm/vm.h"
+#include "hopvm/vm_state.h"
 
 /* How often the server looks at the VM's stop flag while nobody talks to it. */
 #define CONTROL_POLL_MS 100
@@ -21,6 +24,62 @@ static void reply_error(char *reply, size_t len, const char *message)
 	if (!json_append_string(reply, len - 1, message))
 		snprintf(reply, len, "{\"error\": \"(message too long)\"");
 	strncat(reply, "}", len - strlen(reply) - 1);
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Moves the guest into a file (a snapshot): the guest stops, its whole state goes to the file,
+ * and the VM ends; if anything fails, the file goes and the guest runs on as before. */
+static void control_migrate(struct control *ctl, const struct json_field *target, char *reply,
+			    size_t len)
+{
+	const char *path;
+	bool was_paused = ctl->paused;
+	struct mig_writer w;
+	double start = now_ms();
+	int fd, ret;
+
+	if (target == NULL || target->type != JSON_STRING ||
+	    strncmp(target->text, "file:", 5) != 0 || target->text[5] == '\0') {
+		reply_error(reply, len, "migrate needs a \"target\" of the form file:PATH");
+		return;
+	}
+	path = target->text + 5;
+	if (!was_paused)
+		vm_pause(ctl->vm);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = err_set(-errno, "cannot create %s: %s", path, strerror(errno));
+	} else {
+		mig_writer_init(&w, mig_fd_write, &fd);
+		ret = vm_state_write(ctl->vm, &w);
+		if (ret == 0 && fsync(fd) < 0)
+			ret = err_set(-errno, "cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		if (ret < 0)
+			unlink(path);
+	}
+	if (ret < 0) {
+		char msg[600];
+
+		if (!was_paused)
+			vm_resume(ctl->vm);
+		snprintf(msg, sizeof(msg), "migration failed, the guest runs on: %s", err_msg());
+		reply_error(reply, len, msg);
+		return;
+	}
+	/* The guest now lives in the file: this copy must never run again. */
+	ctl->paused = true;
+	vm_request_stop(ctl->vm, 0, "migrated to %s in %.1f ms", target->text,
+			now_ms() - start);
+	snprintf(reply, len, "{\"ok\": true, \"state\": \"migrated\", \"total_ms\": %.1f}",
+		 now_ms() - start);
 }
 
 void control_handle(struct control *ctl, const char *request, char *reply, size_t len)
@@ -58,13 +117,15 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 		vm_resume(ctl->vm);
 		ctl->paused = false;
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"running\"}");
+	} else if (strcmp(cmd->text, "migrate") == 0) {
+		control_migrate(ctl, json_get(&req, "target"), reply, len);
 	} else if (strcmp(cmd->text, "quit") == 0) {
 		vm_request_stop(ctl->vm, 0, "ended through the control socket (quit)");
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"stopping\"}");
 	} else {
 		char msg[JSON_MAX_TEXT + 64];
 
-		snprintf(msg, sizeof(msg), "unknown command '%s' (status, pause, resume, quit)",
+		snprintf(msg, sizeof(msg), "unknown command '%s' (status, pause, resume, migrate, quit)",
 			 cmd->text);
 		reply_error(reply, len, msg);
 	}

@@ -198,3 +198,45 @@ int kvm_set_msrs(int vcpu_fd, const struct kvm_msrs *msrs)
 	/* Variable-length argument: no size check. */
 	return KVM_IOCTL_VAL(vcpu_fd, KVM_SET_MSRS, msrs);
 }
+
+int kvm_get_msrs(int vcpu_fd, struct kvm_msrs *msrs)
+{
+	return KVM_IOCTL_VAL(vcpu_fd, KVM_GET_MSRS, msrs);
+}
+
+int kvm_get_msr_index_list(int kvm_fd, struct kvm_msr_list *list)
+{
+	return KVM_IOCTL_VAL(kvm_fd, KVM_GET_MSR_INDEX_LIST, list);
+}
+
+/* The state migration moves: a pair of wrappers per piece, each naming its ioctl. */
+#define KVM_STATE_PAIR(name, fd, type, GET, SET)                                  \
+	_Static_assert(_IOC_SIZE(GET) == sizeof(type), #GET " argument size");      \
+	_Static_assert(_IOC_SIZE(SET) == sizeof(type), #SET " argument size");      \
+	int kvm_get_##name(int fd, type *state)                                     \
+	{                                                                           \
+		return kvm_ioctl_named(fd, GET, #GET, (unsigned long)state);        \
+	}                                                                           \
+	int kvm_set_##name(int fd, const type *state)                               \
+	{                                                                           \
+		return kvm_ioctl_named(fd, SET, #SET, (unsigned long)state);        \
+	}
+
+KVM_STATE_PAIR(xsave, vcpu_fd, struct kvm_xsave, KVM_GET_XSAVE, KVM_SET_XSAVE)
+KVM_STATE_PAIR(xcrs, vcpu_fd, struct kvm_xcrs, KVM_GET_XCRS, KVM_SET_XCRS)
+KVM_STATE_PAIR(vcpu_events, vcpu_fd, struct kvm_vcpu_events, KVM_GET_VCPU_EVENTS,
+	       KVM_SET_VCPU_EVENTS)
+KVM_STATE_PAIR(debugregs, vcpu_fd, struct kvm_debugregs, KVM_GET_DEBUGREGS, KVM_SET_DEBUGREGS)
+KVM_STATE_PAIR(pit2, vm_fd, struct kvm_pit_state2, KVM_GET_PIT2, KVM_SET_PIT2)
+KVM_STATE_PAIR(clock, vm_fd, struct kvm_clock_data, KVM_GET_CLOCK, KVM_SET_CLOCK)
+
+int kvm_get_irqchip(int vm_fd, struct kvm_irqchip *chip)
+{
+	/* KVM_GET_IRQCHIP reads and writes its argument: the chip id goes in. */
+	return KVM_IOCTL_PTR(vm_fd, KVM_GET_IRQCHIP, chip);
+}
+
+int kvm_set_irqchip(int vm_fd, const struct kvm_irqchip *chip)
+{
+	return KVM_IOCTL_PTR(vm_fd, KVM_SET_IRQCHIP, chip);
+}

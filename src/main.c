@@ -2,6 +2,7 @@
  * prints errors and decides the exit status. */
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "hopvm/mptable.h"
 #include "hopvm/size.h"
 #include "hopvm/vm.h"
+#include "hopvm/vm_state.h"
 
 #define HOPVM_VERSION "0.1.0"
 #define DEFAULT_MEM_SIZE (128ULL << 20)
@@ -48,6 +50,8 @@ static void usage(FILE *out)
 		"      --qemu-exit-status  a guest write of V to port 0xf4 exits with (V << 1) | 1,\n"
 		"                          as QEMU's isa-debug-exit does (default: V)\n"
 		"      --control PATH      serve the control socket at PATH (see hopvm ctl)\n"
+		"      --incoming file:PATH  run the guest a migration left in PATH (with the\n"
+		"                          same --mem and --cpus), instead of booting an image\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
 		"                          transparent huge pages) and say which it got\n"
 		"  -v, --verbose           report KVM and memory set-up, and log unmapped device\n"
@@ -98,6 +102,7 @@ static int parse_address(const char *text, uint64_t *addr)
 struct run_files {
 	const char *image;
 	const char *initrd;
+	const char *incoming;	/* file:PATH: the guest comes from a migration stream */
 	bool on_reboot_restart;
 };
 
@@ -112,6 +117,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "initrd", required_argument, NULL, 'i' },
 		{ "on-reboot", required_argument, NULL, 'R' },
 		{ "control", required_argument, NULL, 'S' },
+		{ "incoming", required_argument, NULL, 'I' },
 		{ "load-addr", required_argument, NULL, 'L' },
 		{ "cmdline", required_argument, NULL, 'C' },
 		{ "qemu-exit-status", no_argument, NULL, 'Q' },
@@ -147,6 +153,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		case 'S':
 			cfg->control_path = optarg;
 			break;
+		case 'I':
+			if (strncmp(optarg, "file:", 5) != 0 || optarg[5] == '\0')
+				return usage_error("--incoming: '%s' is not file:PATH", optarg);
+			files->incoming = optarg;
+			break;
 		case 'R':
 			if (strcmp(optarg, "exit") != 0 && strcmp(optarg, "restart") != 0)
 				return usage_error("--on-reboot: '%s' is neither exit nor restart",
@@ -179,6 +190,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (files->incoming != NULL) {
+		if (files->image != NULL || optind < argc)
+			return usage_error("%s", "run: --incoming brings the guest; give no image");
+		return 0;
+	}
 	if (files->image != NULL) {
 		/* --kernel names a Linux kernel: say so if it is not one, not that ELF failed. */
 		if (optind < argc)
@@ -197,6 +213,39 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 
 /* One life of the VM, from an empty machine to its stop; *rebooted says the guest reset
  * the machine rather than ended. */
+/* A guest that arrives in a migration stream: nothing of it runs unless all of it loaded. */
+static int run_incoming(const struct vm_config *cfg, const char *incoming)
+{
+	const char *path = incoming + 5;
+	struct mig_reader r;
+	struct vm vm;
+	int fd = -1, status = HOPVM_EXIT_ERROR;
+
+	if (vm_init(&vm, cfg) < 0 || vm_create_kvm(&vm) < 0) {
+		fprintf(stderr, "hopvm: %s\n", err_msg());
+		goto out;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fprintf(stderr, "hopvm: --incoming: cannot open %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	mig_reader_init(&r, mig_fd_read, &fd);
+	if (vm_state_read(&vm, &r) < 0) {
+		fprintf(stderr, "hopvm: --incoming %s: %s; the guest was not started\n", incoming,
+			err_msg());
+		goto out;
+	}
+	status = vm_run(&vm, NULL);
+	if (vm.stop_message[0] != '\0')
+		fprintf(stderr, "hopvm: %s\n", vm.stop_message);
+out:
+	if (fd >= 0)
+		close(fd);
+	vm_destroy(&vm);
+	return status;
+}
+
 static int run_vm_once(const struct vm_config *cfg, const struct boot_options *boot,
 		       const char *image_path, const struct boot_image *image, bool *rebooted)
 {
@@ -242,7 +291,7 @@ static int cmd_run(int argc, char **argv)
 	};
 	struct boot_options boot = { .format = BOOT_FORMAT_AUTO };
 	struct boot_image image, initrd = { NULL, 0 };
-	struct run_files files = { NULL, NULL, false };
+	struct run_files files = { NULL, NULL, NULL, false };
 	const char *image_path;
 	bool rebooted;
 	int status;
@@ -251,6 +300,10 @@ static int cmd_run(int argc, char **argv)
 	if (status != 0)
 		return status;
 	image_path = files.image;
+	if (files.incoming != NULL) {
+		signal(SIGPIPE, SIG_IGN);
+		return run_incoming(&cfg, files.incoming);
+	}
 
 	/* A broken console pipe must not kill hopvm while a guest runs. */
 	signal(SIGPIPE, SIG_IGN);

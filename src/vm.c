@@ -277,16 +277,20 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 	ret = vcpu_install_kick_signal();
 	if (ret < 0)
 		return ret;
-	ret = vm_write_firmware_tables(vm);
-	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
-		ret = vcpu_set_firmware_state(&vm->vcpus[i]);
-	if (ret < 0)
-		return ret;
-	/* Only the boot vCPU starts at the entry point; the others wait in the kernel's LAPIC
-	 * for INIT-SIPI-SIPI, as on real hardware. */
-	ret = vcpu_set_boot_state(&vm->vcpus[0], info);
-	if (ret < 0)
-		return ret;
+	/* A VM restored from a migration stream has its memory and CPUs as the guest left
+	 * them: no firmware to play. */
+	if (info != NULL) {
+		ret = vm_write_firmware_tables(vm);
+		for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
+			ret = vcpu_set_firmware_state(&vm->vcpus[i]);
+		if (ret < 0)
+			return ret;
+		/* Only the boot vCPU starts at the entry point; the others wait in the kernel's
+		 * LAPIC for INIT-SIPI-SIPI, as on real hardware. */
+		ret = vcpu_set_boot_state(&vm->vcpus[0], info);
+		if (ret < 0)
+			return ret;
+	}
 	ret = console_input_start(&vm->console_in, vm, vm->cfg.input_fd);
 	if (ret < 0)
 		return ret;

@@ -1,6 +1,6 @@
 /* The control socket: `hopvm run --control PATH` serves one JSON object per line on a unix
  * socket, a request {"cmd": ...} answered by {"ok": true, ...} or {"error": "..."}, so scripts
- * and `hopvm ctl` can drive a running VM.  Commands: status, pause, resume, quit.
+ * and `hopvm ctl` can drive a running VM.  Commands: status, pause, resume, migrate (to a file, for now), quit.
  *
  * One client at a time; each request line is at most CONTROL_MAX_LINE bytes.  The socket file
  * is removed when the VM ends. */

@@ -47,4 +47,22 @@ int kvm_set_lapic(int vcpu_fd, const struct kvm_lapic_state *lapic);
 int kvm_get_mp_state(int vcpu_fd, struct kvm_mp_state *state);
 int kvm_set_mp_state(int vcpu_fd, const struct kvm_mp_state *state);
 
+/* What migration saves and restores. */
+int kvm_get_msrs(int vcpu_fd, struct kvm_msrs *msrs);
+int kvm_get_msr_index_list(int kvm_fd, struct kvm_msr_list *list);
+int kvm_get_xsave(int vcpu_fd, struct kvm_xsave *state);
+int kvm_set_xsave(int vcpu_fd, const struct kvm_xsave *state);
+int kvm_get_xcrs(int vcpu_fd, struct kvm_xcrs *state);
+int kvm_set_xcrs(int vcpu_fd, const struct kvm_xcrs *state);
+int kvm_get_vcpu_events(int vcpu_fd, struct kvm_vcpu_events *state);
+int kvm_set_vcpu_events(int vcpu_fd, const struct kvm_vcpu_events *state);
+int kvm_get_debugregs(int vcpu_fd, struct kvm_debugregs *state);
+int kvm_set_debugregs(int vcpu_fd, const struct kvm_debugregs *state);
+int kvm_get_pit2(int vm_fd, struct kvm_pit_state2 *state);
+int kvm_set_pit2(int vm_fd, const struct kvm_pit_state2 *state);
+int kvm_get_clock(int vm_fd, struct kvm_clock_data *state);
+int kvm_set_clock(int vm_fd, const struct kvm_clock_data *state);
+int kvm_get_irqchip(int vm_fd, struct kvm_irqchip *chip);
+int kvm_set_irqchip(int vm_fd, const struct kvm_irqchip *chip);
+
 #endif

@@ -94,8 +94,9 @@ struct vm {
 int vm_init(struct vm *vm, const struct vm_config *cfg) __attribute__((warn_unused_result));
 int vm_create_kvm(struct vm *vm) __attribute__((warn_unused_result));
 
-/* Runs the VM from the boot state in info until it stops; returns hopvm's exit status and
- * leaves any message for the user in vm->stop_message. */
+/* Runs the VM from the boot state in info (NULL: from the state vm_state_read() loaded) until
+ * it stops; returns hopvm's exit status and leaves any message for the user in
+ * vm->stop_message. */
 int vm_run(struct vm *vm, const struct boot_info *info);
 
 /* Asks the VM to stop with the given exit status.  The first request wins; message (printf
@@ -115,7 +116,8 @@ bool vm_stop_requested(struct vm *vm);
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 
-/* Starts the vCPU threads from the boot state in info; vm_run() does this and then waits. */
+/* Starts the vCPU threads from the boot state in info (NULL: as loaded from a migration
+ * stream); vm_run() does this and then waits. */
 int vm_start(struct vm *vm, const struct boot_info *info) __attribute__((warn_unused_result));
 
 /* Waits until the VM stops and its vCPU threads have ended; returns hopvm's exit status.

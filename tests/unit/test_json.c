@@ -94,7 +94,11 @@ static void test_control_answers(void **state)
 			    "\"mem_bytes\": 67108864}");
 	control_handle(&ctl, "{\"cmd\": \"fly\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"unknown command 'fly' (status, pause, resume, "
-			    "quit)\"}");
+			    "migrate, quit)\"}");
+	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"tcp:host:1\"}", reply,
+		       sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"migrate needs a \\\"target\\\" of the form "
+			    "file:PATH\"}");
 	control_handle(&ctl, "{\"command\": \"status\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"the request has no \\\"cmd\\\" string\"}");
 	control_handle(&ctl, "status", reply, sizeof(reply));

@@ -1,0 +1,384 @@
+/* Capturing and restoring a VM through KVM, in the order NOTES-kvm-facts gives: MP state first
+ * when saving (reading it settles pending APIC events) and events last; on restore MP state,
+ * registers, special registers (which set the APIC base), XSAVE and XCRs, LAPIC, MSRs (TSC
+ * before the TSC deadline), debug registers, then events, since setting registers clears
+ * pending exceptions. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hopvm/error.h"
+#include "hopvm/kvm.h"
+#include "hopvm/vcpu.h"
+#include "hopvm/vm_state.h"
+
+/* The MSRs a guest's state lives in, in restore order; those KVM does not list are skipped. */
+static const uint32_t saved_msrs[] = {
+	0x10,		/* IA32_TSC, before the deadline */
+	0x3b,		/* IA32_TSC_ADJUST */
+	0x174, 0x175, 0x176,	/* SYSENTER_CS, _ESP, _EIP */
+	0x1a0,		/* IA32_MISC_ENABLE */
+	0x277,		/* IA32_PAT */
+	0xc0000081, 0xc0000082, 0xc0000083, 0xc0000084,	/* STAR, LSTAR, CSTAR, FMASK */
+	0xc0000102,	/* KERNEL_GS_BASE */
+	0xc0000103,	/* TSC_AUX */
+	0x11, 0x12,	/* kvmclock, old numbers */
+	0x4b564d00, 0x4b564d01, 0x4b564d02, 0x4b564d03, 0x4b564d04, 0x4b564d05,	/* KVM PV */
+	0x6e0,		/* IA32_TSC_DEADLINE, after the TSC */
+};
+#define NR_SAVED_MSRS (sizeof(saved_msrs) / sizeof(saved_msrs[0]))
+#define RAM_BATCH 1024
+
+void vm_state_describe(const struct vm *vm, struct mig_machine *machine)
+{
+	const struct bus *bus = &vm->pio_bus;
+
+	memset(machine, 0, sizeof(*machine));
+	machine->ram_size = vm->cfg.ram_size;
+	machine->nr_vcpus = vm->cfg.nr_vcpus;
+	if (vm->cpuid != NULL) {
+		machine->nr_cpuid_entries = vm->cpuid->nent;
+		machine->cpuid_hash = mig_hash64(vm->cpuid->entries,
+						 vm->cpuid->nent * sizeof(vm->cpuid->entries[0]), 0);
+	}
+	for (size_t i = 0; i < bus->nr_ranges && machine->nr_devices < MIG_MAX_DEVICES; i++) {
+		const struct device_ops *ops = bus->ranges[i].ops;
+
+		if (ops->save == NULL)
+			continue;
+		snprintf(machine->devices[machine->nr_devices].name, MIG_DEVICE_NAME_MAX + 1, "%s",
+			 ops->name);
+		machine->devices[machine->nr_devices++].version = ops->state_version;
+	}
+}
+
+/* Copies size bytes at p into a new blob. */
+static int blob_copy(struct mig_blob *b, const void *p, size_t size)
+{
+	b->data = malloc(size);
+	if (b->data == NULL)
+		return err_set(-ENOMEM, "out of memory for VM state");
+	memcpy(b->data, p, size);
+	b->len = (uint32_t)size;
+	return 0;
+}
+
+static void vcpu_state_free(struct mig_vcpu_state *st)
+{
+	for (unsigned t = 0; t < MIG_VCPU_NR_TAGS; t++)
+		free(st->blobs[t].data);
+	memset(st, 0, sizeof(*st));
+}
+
+/* The MSRs of saved_msrs that KVM knows, as a kvm_msrs with empty values. */
+static struct kvm_msrs *msr_list(struct vm *vm)
+{
+	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
+	struct kvm_msrs *msrs;
+
+	/* The first call fails with E2BIG and says how many there are. */
+	(void)kvm_get_msr_index_list(vm->kvm_fd, &probe);
+	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
+	msrs = calloc(1, sizeof(*msrs) + NR_SAVED_MSRS * sizeof(msrs->entries[0]));
+	if (list == NULL || msrs == NULL)
+		goto fail;
+	list->nmsrs = probe.nmsrs;
+	if (kvm_get_msr_index_list(vm->kvm_fd, list) < 0)
+		goto fail;
+	for (size_t i = 0; i < NR_SAVED_MSRS; i++)
+		for (unsigned j = 0; j < list->nmsrs; j++)
+			if (list->indices[j] == saved_msrs[i])
+				msrs->entries[msrs->nmsrs++].index = saved_msrs[i];
+	free(list);
+	return msrs;
+fail:
+	free(list);
+	free(msrs);
+	return NULL;
+}
+
+static int vcpu_state_save(struct vm *vm, struct vcpu *vcpu, struct mig_vcpu_state *st)
+{
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xcrs xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_debugregs dregs;
+	struct kvm_vcpu_events events;
+	struct kvm_xsave *xsave = malloc(sizeof(*xsave));
+	struct kvm_msrs *msrs = msr_list(vm);
+	size_t msrs_size;
+	int ret = -ENOMEM, nr_msrs = 0;
+
+	memset(st, 0, sizeof(*st));
+	if (xsave == NULL || msrs == NULL)
+		goto out;
+	msrs_size = sizeof(*msrs) + msrs->nmsrs * sizeof(msrs->entries[0]);
+	if ((ret = kvm_get_mp_state(vcpu->fd, &mp)) < 0 ||
+	    (ret = kvm_get_regs(vcpu->fd, &regs)) < 0 ||
+	    (ret = kvm_get_sregs(vcpu->fd, &sregs)) < 0 ||
+	    (ret = kvm_get_xsave(vcpu->fd, xsave)) < 0 ||
+	    (ret = kvm_get_xcrs(vcpu->fd, &xcrs)) < 0 ||
+	    (ret = kvm_get_lapic(vcpu->fd, &lapic)) < 0 ||
+	    (ret = nr_msrs = kvm_get_msrs(vcpu->fd, msrs)) < 0 ||
+	    (ret = kvm_get_debugregs(vcpu->fd, &dregs)) < 0 ||
+	    (ret = kvm_get_vcpu_events(vcpu->fd, &events)) < 0)
+		goto out;
+	if ((unsigned)nr_msrs != msrs->nmsrs) {
+		ret = err_set(-EIO, "KVM_GET_MSRS: vCPU %u gave %d of %u MSRs; MSR 0x%x was refused",
+			      vcpu->id, nr_msrs, msrs->nmsrs, msrs->entries[nr_msrs].index);
+		goto out;
+	}
+	ret = blob_copy(&st->blobs[MIG_VCPU_MP_STATE], &mp, sizeof(mp));
+	ret = ret ? ret : blob_copy(&st->blobs[MIG_VCPU_REGS], &regs, sizeof(regs));
+	ret = ret ? ret : blob_copy(&st->blobs[MIG_VCPU_SREGS], &sregs, sizeof(sregs));
+	ret = ret ? ret : blob_copy(&st->blobs[MIG_VCPU_XSAVE], xsave, sizeof(*xsave));
+	ret = ret ? ret : blob_copy(&st->blobs[MIG_VCPU_XCRS], &xcrs, sizeof(xcrs));
+	ret = ret ? ret : blob_copy(&st->blobs[MIG_VCPU_LAPIC], &lapic, sizeof(lapic));
+	ret = ret ? ret : blob_copy(&st->blobs[MIG_VCPU_MSRS], msrs, msrs_size);
+	ret = ret ? ret : blob_copy(&st->blobs[MIG_VCPU_DEBUGREGS], &dregs, sizeof(dregs));
+	ret = ret ? ret : blob_copy(&st->blobs[MIG_VCPU_EVENTS], &events, sizeof(events));
+out:
+	if (ret < 0)
+		vcpu_state_free(st);
+	free(xsave);
+	free(msrs);
+	return ret;
+}
+
+/* A blob must be exactly the size of the struct KVM takes: the stream came from a stranger. */
+static const void *blob_as(const struct mig_blob *b, size_t size, unsigned vcpu, const char *what)
+{
+	if (b->data == NULL || b->len != size) {
+		err_set(-EBADMSG, "migration stream: vCPU %u's %s is %u bytes, KVM's is %zu", vcpu,
+			what, b->len, size);
+		return NULL;
+	}
+	return b->data;
+}
+
+static int vcpu_state_load(struct vcpu *vcpu, const struct mig_vcpu_state *st)
+{
+	const struct mig_blob *b = st->blobs;
+	const struct kvm_msrs *msrs = b[MIG_VCPU_MSRS].data;
+	unsigned id = vcpu->id;
+	const void *mp = blob_as(&b[MIG_VCPU_MP_STATE], sizeof(struct kvm_mp_state), id, "MP state");
+	const void *regs = blob_as(&b[MIG_VCPU_REGS], sizeof(struct kvm_regs), id, "registers");
+	const void *sregs = blob_as(&b[MIG_VCPU_SREGS], sizeof(struct kvm_sregs), id, "sregs");
+	const void *xsave = blob_as(&b[MIG_VCPU_XSAVE], sizeof(struct kvm_xsave), id, "XSAVE");
+	const void *xcrs = blob_as(&b[MIG_VCPU_XCRS], sizeof(struct kvm_xcrs), id, "XCRs");
+	const void *lapic = blob_as(&b[MIG_VCPU_LAPIC], sizeof(struct kvm_lapic_state), id, "LAPIC");
+	const void *dregs = blob_as(&b[MIG_VCPU_DEBUGREGS], sizeof(struct kvm_debugregs), id,
+				    "debug registers");
+	const void *events = blob_as(&b[MIG_VCPU_EVENTS], sizeof(struct kvm_vcpu_events), id,
+				     "events");
+	int ret, nr_msrs = 0;
+
+	if (!mp || !regs || !sregs || !xsave || !xcrs || !lapic || !dregs || !events)
+		return -EBADMSG;
+	if (msrs == NULL || b[MIG_VCPU_MSRS].len < sizeof(*msrs) ||
+	    b[MIG_VCPU_MSRS].len != sizeof(*msrs) + msrs->nmsrs * sizeof(msrs->entries[0]))
+		return err_set(-EBADMSG, "migration stream: vCPU %u's MSR list does not match its "
+			       "length", vcpu->id);
+	if ((ret = kvm_set_mp_state(vcpu->fd, mp)) < 0 ||
+	    (ret = kvm_set_regs(vcpu->fd, regs)) < 0 ||
+	    (ret = kvm_set_sregs(vcpu->fd, sregs)) < 0 ||
+	    (ret = kvm_set_xsave(vcpu->fd, xsave)) < 0 ||
+	    /* A host without XSAVE has no XCRs to give or take. */
+	    (((const struct kvm_xcrs *)xcrs)->nr_xcrs > 0 &&
+	     (ret = kvm_set_xcrs(vcpu->fd, xcrs)) < 0) ||
+	    (ret = kvm_set_lapic(vcpu->fd, lapic)) < 0 ||
+	    (ret = nr_msrs = kvm_set_msrs(vcpu->fd, msrs)) < 0 ||
+	    (ret = kvm_set_debugregs(vcpu->fd, dregs)) < 0 ||
+	    (ret = kvm_set_vcpu_events(vcpu->fd, events)) < 0)
+		return ret;
+	if ((unsigned)nr_msrs != msrs->nmsrs)
+		return err_set(-EINVAL, "KVM_SET_MSRS: vCPU %u took %d of %u MSRs; MSR 0x%x was "
+			       "refused", vcpu->id, nr_msrs, msrs->nmsrs, msrs->entries[nr_msrs].index);
+	return 0;
+}
+
+static int write_ram(struct vm *vm, struct mig_writer *w)
+{
+	uint64_t gpns[RAM_BATCH];
+
+	for (unsigned r = 0; r < vm->mem.nr_regions; r++) {
+		const struct guest_region *reg = &vm->mem.regions[r];
+		uint64_t first = reg->gpa / MEM_PAGE_SIZE, n = reg->size / MEM_PAGE_SIZE;
+
+		for (uint64_t done = 0; done < n;) {
+			uint32_t count = (uint32_t)(n - done < RAM_BATCH ? n - done : RAM_BATCH);
+			int ret;
+
+			for (uint32_t i = 0; i < count; i++)
+				gpns[i] = first + done + i;
+			ret = mig_write_ram(w, &vm->mem, gpns, count);
+			if (ret < 0)
+				return ret;
+			done += count;
+		}
+	}
+	return 0;
+}
+
+static int write_vm_level(struct vm *vm, struct mig_writer *w)
+{
+	struct mig_blob chips[MIG_IRQCHIP_NR_TAGS] = { { NULL, 0 } }, pit = { NULL, 0 },
+		clock = { NULL, 0 };
+	static const unsigned chip_ids[] = { 0, KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
+					     KVM_IRQCHIP_IOAPIC };
+	struct kvm_pit_state2 pit_state;
+	struct kvm_clock_data clock_data;
+	int ret = 0;
+
+	for (unsigned t = 1; ret == 0 && t < MIG_IRQCHIP_NR_TAGS; t++) {
+		struct kvm_irqchip chip = { .chip_id = chip_ids[t] };
+
+		ret = kvm_get_irqchip(vm->vm_fd, &chip);
+		ret = ret < 0 ? ret : blob_copy(&chips[t], &chip, sizeof(chip));
+	}
+	if (ret == 0)
+		ret = kvm_get_pit2(vm->vm_fd, &pit_state);
+	if (ret == 0)
+		ret = blob_copy(&pit, &pit_state, sizeof(pit_state));
+	memset(&clock_data, 0, sizeof(clock_data));
+	if (ret == 0)
+		ret = kvm_get_clock(vm->vm_fd, &clock_data);
+	if (ret == 0)
+		ret = blob_copy(&clock, &clock_data, sizeof(clock_data));
+	if (ret == 0)
+		ret = mig_write_irqchip(w, chips);
+	if (ret == 0)
+		ret = mig_write_pit(w, &pit);
+	if (ret == 0)
+		ret = mig_write_clock(w, &clock);
+	for (unsigned t = 0; t < MIG_IRQCHIP_NR_TAGS; t++)
+		free(chips[t].data);
+	free(pit.data);
+	free(clock.data);
+	return ret;
+}
+
+static int write_devices(struct vm *vm, struct mig_writer *w)
+{
+	uint8_t buf[4096];
+
+	for (size_t i = 0; i < vm->pio_bus.nr_ranges; i++) {
+		const struct bus_range *r = &vm->pio_bus.ranges[i];
+		struct mig_blob state = { buf, 0 };
+		int len;
+
+		if (r->ops->save == NULL)
+			continue;
+		len = r->ops->save(r->dev, buf, sizeof(buf));
+		if (len < 0)
+			return err_set(len, "%s: cannot save its state", r->ops->name);
+		state.len = (uint32_t)len;
+		len = mig_write_device(w, r->ops->name, &state);
+		if (len < 0)
+			return len;
+	}
+	return 0;
+}
+
+int vm_state_write(struct vm *vm, struct mig_writer *w)
+{
+	struct mig_machine machine;
+	int ret;
+
+	vm_state_describe(vm, &machine);
+	ret = mig_write_header(w, &machine);
+	if (ret == 0)
+		ret = write_ram(vm, w);
+	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++) {
+		struct mig_vcpu_state st;
+
+		ret = vcpu_state_save(vm, &vm->vcpus[i], &st);
+		if (ret == 0)
+			ret = mig_write_vcpu(w, vm->vcpus[i].id, &st);
+		vcpu_state_free(&st);
+	}
+	if (ret == 0)
+		ret = write_vm_level(vm, w);
+	if (ret == 0)
+		ret = write_devices(vm, w);
+	if (ret == 0)
+		ret = mig_write_end(w, mig_ram_hash(&vm->mem));
+	return ret;
+}
+
+static int load_vm_level(struct vm *vm, const struct mig_state *st)
+{
+	static const unsigned chip_ids[] = { 0, KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
+					     KVM_IRQCHIP_IOAPIC };
+	int ret;
+
+	for (unsigned t = 1; t < MIG_IRQCHIP_NR_TAGS; t++) {
+		const struct kvm_irqchip *chip = st->irqchip[t].data;
+
+		if (st->irqchip[t].len != sizeof(*chip) || chip->chip_id != chip_ids[t])
+			return err_set(-EBADMSG, "migration stream: interrupt controller %u's state "
+				       "is not KVM's", t);
+		ret = kvm_set_irqchip(vm->vm_fd, chip);
+		if (ret < 0)
+			return ret;
+	}
+	if (st->pit.len != sizeof(struct kvm_pit_state2) ||
+	    st->clock.len != sizeof(struct kvm_clock_data))
+		return err_set(-EBADMSG, "migration stream: the PIT's or the clock's state is not "
+			       "KVM's");
+	ret = kvm_set_pit2(vm->vm_fd, st->pit.data);
+	if (ret == 0) {
+		struct kvm_clock_data clock;
+
+		/* Only the clock's value travels; flags describe the source host. */
+		memcpy(&clock, st->clock.data, sizeof(clock));
+		clock.flags = 0;
+		ret = kvm_set_clock(vm->vm_fd, &clock);
+	}
+	return ret;
+}
+
+static int load_devices(struct vm *vm, const struct mig_reader *r, const struct mig_state *st)
+{
+	for (uint32_t d = 0; d < r->source.nr_devices; d++) {
+		const struct bus_range *range = NULL;
+		int ret;
+
+		for (size_t i = 0; i < vm->pio_bus.nr_ranges; i++)
+			if (strcmp(vm->pio_bus.ranges[i].ops->name, r->source.devices[d].name) == 0)
+				range = &vm->pio_bus.ranges[i];
+		if (range == NULL || range->ops->load == NULL)
+			return err_set(-EPROTO, "migration stream: no device %s here",
+				       r->source.devices[d].name);
+		ret = range->ops->load(range->dev, st->devices[d].data, st->devices[d].len);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int vm_state_read(struct vm *vm, struct mig_reader *r)
+{
+	struct mig_machine local;
+	struct mig_state st;
+	int ret;
+
+	vm_state_describe(vm, &local);
+	ret = mig_read_header(r, &local);
+	if (ret < 0)
+		return ret;
+	ret = mig_read_sections(r, &vm->mem, &st, 0);
+	if (ret < 0)
+		return ret;
+	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
+		ret = vcpu_state_load(&vm->vcpus[i], &st.vcpus[i]);
+	if (ret == 0)
+		ret = load_vm_level(vm, &st);
+	if (ret == 0)
+		ret = load_devices(vm, r, &st);
+	mig_state_free(&st);
+	return ret;
+}
