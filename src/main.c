@@ -213,43 +213,28 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 
 /* One life of the VM, from an empty machine to its stop; *rebooted says the guest reset
  * the machine rather than ended. */
-/* A guest that arrives in a migration stream: nothing of it runs unless all of it loaded. */
-static int run_incoming(const struct vm_config *cfg, const char *incoming)
+/* Loads a guest that arrives in a migration stream, all of it or nothing. */
+static int load_incoming(struct vm *vm, const char *incoming)
 {
-	const char *path = incoming + 5;
+	const char *path = incoming + 5;	/* after "file:" */
 	struct mig_reader r;
-	struct vm vm;
-	int fd = -1, status = HOPVM_EXIT_ERROR;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
 
-	if (vm_init(&vm, cfg) < 0 || vm_create_kvm(&vm) < 0) {
-		fprintf(stderr, "hopvm: %s\n", err_msg());
-		goto out;
-	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fprintf(stderr, "hopvm: --incoming: cannot open %s: %s\n", path, strerror(errno));
-		goto out;
-	}
+	if (fd < 0)
+		return err_set(-errno, "cannot open %s: %s", path, strerror(errno));
 	mig_reader_init(&r, mig_fd_read, &fd);
-	if (vm_state_read(&vm, &r) < 0) {
-		fprintf(stderr, "hopvm: --incoming %s: %s; the guest was not started\n", incoming,
-			err_msg());
-		goto out;
-	}
-	status = vm_run(&vm, NULL);
-	if (vm.stop_message[0] != '\0')
-		fprintf(stderr, "hopvm: %s\n", vm.stop_message);
-out:
-	if (fd >= 0)
-		close(fd);
-	vm_destroy(&vm);
-	return status;
+	ret = vm_state_read(vm, &r);
+	close(fd);
+	return ret;
 }
 
+/* One life of the VM, from an empty machine (or one loaded from a migration stream) to its
+ * stop; *rebooted says the guest reset the machine rather than ended. */
 static int run_vm_once(const struct vm_config *cfg, const struct boot_options *boot,
-		       const char *image_path, const struct boot_image *image, bool *rebooted)
+		       const struct run_files *files, const struct boot_image *image,
+		       bool *rebooted)
 {
-	struct boot_info info;
+	struct boot_info info = { .format = BOOT_FORMAT_AUTO };
 	struct vm vm;
 	int status = HOPVM_EXIT_ERROR;
 
@@ -258,24 +243,31 @@ static int run_vm_once(const struct vm_config *cfg, const struct boot_options *b
 		fprintf(stderr, "hopvm: %s\n", err_msg());
 		goto out;
 	}
-	if (boot_load_image(&vm.mem, image, boot, &info) < 0) {
-		fprintf(stderr, "hopvm: %s: %s\n", image_path, err_msg());
+	if (files->incoming == NULL && boot_load_image(&vm.mem, image, boot, &info) < 0) {
+		fprintf(stderr, "hopvm: %s: %s\n", files->image, err_msg());
 		goto out;
 	}
 	if (vm_create_kvm(&vm) < 0) {
 		fprintf(stderr, "hopvm: %s\n", err_msg());
 		goto out;
 	}
+	if (files->incoming != NULL && load_incoming(&vm, files->incoming) < 0) {
+		fprintf(stderr, "hopvm: --incoming %s: %s; the guest was not started\n",
+			files->incoming, err_msg());
+		goto out;
+	}
 	if (cfg->verbose)
-		fprintf(stderr, "hopvm: KVM API %d; %s; %u vCPUs, %llu MiB; %s image\n",
+		fprintf(stderr, "hopvm: KVM API %d; %s; %u vCPUs, %llu MiB; %s\n",
 			vm.kvm_info.api_version, vm.kvm_info.paging, cfg->nr_vcpus,
-			(unsigned long long)(cfg->ram_size >> 20), boot_format_name(info.format));
+			(unsigned long long)(cfg->ram_size >> 20),
+			files->incoming ? "a migrated guest" : boot_format_name(info.format));
 	if (cfg->verbose || cfg->hugepages)
 		fprintf(stderr, "hopvm: %s\n", guest_mem_backing_text(&vm.mem));
-	status = vm_run(&vm, &info);
+	status = vm_run(&vm, files->incoming ? NULL : &info);
 	if (vm.stop_message[0] != '\0')
 		fprintf(stderr, "hopvm: %s\n", vm.stop_message);
-	*rebooted = vm.rebooted;
+	/* A migrated guest has no image to boot again. */
+	*rebooted = vm.rebooted && files->incoming == NULL;
 out:
 	vm_destroy(&vm);
 	return status;
@@ -290,25 +282,19 @@ static int cmd_run(int argc, char **argv)
 		.input_fd = STDIN_FILENO,
 	};
 	struct boot_options boot = { .format = BOOT_FORMAT_AUTO };
-	struct boot_image image, initrd = { NULL, 0 };
+	struct boot_image image = { NULL, 0 }, initrd = { NULL, 0 };
 	struct run_files files = { NULL, NULL, NULL, false };
-	const char *image_path;
 	bool rebooted;
 	int status;
 
 	status = parse_run_args(argc, argv, &cfg, &boot, &files);
 	if (status != 0)
 		return status;
-	image_path = files.image;
-	if (files.incoming != NULL) {
-		signal(SIGPIPE, SIG_IGN);
-		return run_incoming(&cfg, files.incoming);
-	}
 
 	/* A broken console pipe must not kill hopvm while a guest runs. */
 	signal(SIGPIPE, SIG_IGN);
 
-	if (boot_image_read(image_path, &image) < 0) {
+	if (files.image != NULL && boot_image_read(files.image, &image) < 0) {
 		fprintf(stderr, "hopvm: %s\n", err_msg());
 		return HOPVM_EXIT_ERROR;
 	}
@@ -321,7 +307,7 @@ static int cmd_run(int argc, char **argv)
 		boot.initrd = &initrd;
 	}
 	do {
-		status = run_vm_once(&cfg, &boot, image_path, &image, &rebooted);
+		status = run_vm_once(&cfg, &boot, &files, &image, &rebooted);
 		if (rebooted && files.on_reboot_restart)
 			fprintf(stderr, "hopvm: starting the guest again (--on-reboot restart)\n");
 	} while (rebooted && files.on_reboot_restart);
