@@ -48,8 +48,8 @@ void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs);
 void x86_lapic_virtual_wire(struct kvm_lapic_state *lapic);
 
 /* The MSRs firmware sets before handing over: fast strings on, system-call MSRs zeroed.
- * The TSC is left as KVM started it, in step on every vCPU: writing IA32_TSC here made the
- * emulated sandbox's kernel hang now and then. */
+ * The TSC is left as KVM started it, in step on every vCPU (a restore from a migration stream
+ * sets it, with the other MSRs, in vm_state.c). */
 #define X86_BOOT_MSRS 8
 struct x86_msr {
 	uint32_t index;
