@@ -3,6 +3,7 @@
 
 #include "hopvm/device_state.h"
 #include "hopvm/error.h"
+#include "hopvm/le.h"
 
 void state_writer(struct state_buf *s, uint8_t *buf, size_t len)
 {
@@ -33,8 +34,7 @@ void state_put_u64(struct state_buf *s, uint64_t v)
 {
 	uint8_t b[8];
 
-	for (unsigned i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
+	le64_put(b, v);
 	state_put_bytes(s, b, sizeof(b));
 }
 
@@ -60,12 +60,9 @@ uint8_t state_get_u8(struct state_buf *s)
 uint64_t state_get_u64(struct state_buf *s)
 {
 	uint8_t b[8];
-	uint64_t v = 0;
 
 	state_get_bytes(s, b, sizeof(b));
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)b[i] << (8 * i);
-	return v;
+	return le64_get(b);
 }
 
 int state_saved(const struct state_buf *s)

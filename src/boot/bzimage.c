@@ -12,11 +12,9 @@
 #include "hopvm/boot.h"
 #include "hopvm/e820.h"
 #include "hopvm/error.h"
+#include "hopvm/le.h"
 
 /* Offsets in the image's first sector and in the zero page, which share the header. */
-#define BP_EXT_RAMDISK_IMAGE 0x0c0
-#define BP_EXT_RAMDISK_SIZE 0x0c4
-#define BP_EXT_CMD_LINE_PTR 0x0c8
 #define BP_E820_ENTRIES 0x1e8
 #define BP_E820_TABLE 0x2d0
 #define BP_E820_TABLE_MAX 128
@@ -47,29 +45,9 @@
 #define PROTOCOL_64BIT_ENTRY 0x020c	/* the first with xloadflags */
 #define ENTRY_64_OFFSET 0x200
 
-static uint32_t get_le(const uint8_t *p, unsigned bytes)
-{
-	uint32_t v = 0;
-
-	for (unsigned i = 0; i < bytes; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static uint64_t get_le64(const uint8_t *p)
-{
-	return get_le(p, 4) | (uint64_t)get_le(p + 4, 4) << 32;
-}
-
-static void put_le(uint8_t *p, uint32_t v, unsigned bytes)
-{
-	for (unsigned i = 0; i < bytes; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 bool bzimage_detect(const uint8_t *image, size_t size)
 {
-	return size >= HDR_MAGIC + 4 && get_le(image + HDR_BOOT_FLAG, 2) == BOOT_FLAG &&
+	return size >= HDR_MAGIC + 4 && le16_get(image + HDR_BOOT_FLAG) == BOOT_FLAG &&
 	       memcmp(image + HDR_MAGIC, "HdrS", 4) == 0;
 }
 
@@ -84,7 +62,7 @@ int bzimage_parse(const uint8_t *image, size_t size, struct bzimage_header *hdr)
 	if (!bzimage_detect(image, size))
 		return err_set(-ENOEXEC, "not a Linux bzImage (no 0xaa55 boot flag and \"HdrS\" "
 			       "magic in its setup header)");
-	hdr->version = (uint16_t)get_le(image + HDR_VERSION, 2);
+	hdr->version = le16_get(image + HDR_VERSION);
 	if (hdr->version < PROTOCOL_MIN)
 		return err_set(-ENOEXEC, "boot protocol %u.%02u is older than 2.06, the oldest "
 			       "hopvm boots", hdr->version >> 8, hdr->version & 0xff);
@@ -101,19 +79,19 @@ int bzimage_parse(const uint8_t *image, size_t size, struct bzimage_header *hdr)
 		return err_set(-ENOEXEC, "setup code of %u sectors fills the whole %zu-byte file: "
 			       "no kernel follows", setup_sects, size);
 	hdr->kernel_size = size - hdr->setup_size;
-	kernel_bytes = (uint64_t)get_le(image + HDR_SYSSIZE, 4) * 16;
+	kernel_bytes = (uint64_t)le32_get(image + HDR_SYSSIZE) * 16;
 	if (kernel_bytes > hdr->kernel_size)
 		return err_set(-ENOEXEC, "truncated: the header says %llu bytes of kernel, the "
 			       "file holds %zu", (unsigned long long)kernel_bytes,
 			       hdr->kernel_size);
 	hdr->entry_64 = hdr->version >= PROTOCOL_64BIT_ENTRY &&
-			(get_le(image + HDR_XLOADFLAGS, 2) & XLF_KERNEL_64);
-	hdr->initrd_addr_max = get_le(image + HDR_INITRD_ADDR_MAX, 4);
-	hdr->cmdline_size = get_le(image + HDR_CMDLINE_SIZE, 4);
+			(le16_get(image + HDR_XLOADFLAGS) & XLF_KERNEL_64);
+	hdr->initrd_addr_max = le32_get(image + HDR_INITRD_ADDR_MAX);
+	hdr->cmdline_size = le32_get(image + HDR_CMDLINE_SIZE);
 	/* 2.10 added where the kernel decompresses itself and how much room that takes. */
 	if (hdr->version >= 0x020a) {
-		hdr->pref_address = get_le64(image + HDR_PREF_ADDRESS);
-		hdr->init_size = get_le(image + HDR_INIT_SIZE, 4);
+		hdr->pref_address = le64_get(image + HDR_PREF_ADDRESS);
+		hdr->init_size = le32_get(image + HDR_INIT_SIZE);
 	}
 	if (hdr->pref_address < BZIMAGE_LOAD_ADDR)
 		hdr->pref_address = BZIMAGE_LOAD_ADDR;
@@ -149,24 +127,20 @@ static int write_zero_page(struct guest_mem *mem, const uint8_t *image,
 	struct e820_entry map[E820_MAX_ENTRIES];
 	unsigned n = e820_build(mem, map);
 
+	/* Zero stays in the ext_* high halves: the command line and initrd are below 4 GiB. */
 	memset(zp, 0, sizeof(zp));
 	memcpy(zp + HDR_START, image + HDR_START, hdr->header_end - HDR_START);
 	zp[HDR_TYPE_OF_LOADER] = TYPE_OF_LOADER_UNDEFINED;
-	put_le(zp + HDR_CMD_LINE_PTR, (uint32_t)BZIMAGE_CMDLINE_ADDR, 4);
-	put_le(zp + BP_EXT_CMD_LINE_PTR, 0, 4);
-	put_le(zp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_addr, 4);
-	put_le(zp + HDR_RAMDISK_SIZE, (uint32_t)initrd_size, 4);
-	put_le(zp + BP_EXT_RAMDISK_IMAGE, 0, 4);
-	put_le(zp + BP_EXT_RAMDISK_SIZE, 0, 4);
+	le32_put(zp + HDR_CMD_LINE_PTR, (uint32_t)BZIMAGE_CMDLINE_ADDR);
+	le32_put(zp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_addr);
+	le32_put(zp + HDR_RAMDISK_SIZE, (uint32_t)initrd_size);
 	zp[BP_E820_ENTRIES] = (uint8_t)n;
 	for (unsigned i = 0; i < n && i < BP_E820_TABLE_MAX; i++) {
 		uint8_t *e = zp + BP_E820_TABLE + 20 * i;
 
-		put_le(e, (uint32_t)map[i].addr, 4);
-		put_le(e + 4, (uint32_t)(map[i].addr >> 32), 4);
-		put_le(e + 8, (uint32_t)map[i].size, 4);
-		put_le(e + 12, (uint32_t)(map[i].size >> 32), 4);
-		put_le(e + 16, map[i].type, 4);
+		le64_put(e, map[i].addr);
+		le64_put(e + 8, map[i].size);
+		le32_put(e + 16, map[i].type);
 	}
 	return guest_mem_write(mem, BZIMAGE_ZERO_PAGE_ADDR, zp, sizeof(zp));
 }

@@ -42,10 +42,10 @@ void mig_hash_init(struct mig_hash *h, uint64_t seed)
 /* One 32-byte stripe: each lane takes one 8-byte word. */
 static inline void stripe(uint64_t v[4], const uint8_t *p)
 {
-	v[0] = round64(v[0], mig_get_le64(p));
-	v[1] = round64(v[1], mig_get_le64(p + 8));
-	v[2] = round64(v[2], mig_get_le64(p + 16));
-	v[3] = round64(v[3], mig_get_le64(p + 24));
+	v[0] = round64(v[0], le64_get(p));
+	v[1] = round64(v[1], le64_get(p + 8));
+	v[2] = round64(v[2], le64_get(p + 16));
+	v[3] = round64(v[3], le64_get(p + 24));
 }
 
 void mig_hash_update(struct mig_hash *h, const void *data, size_t len)
@@ -90,9 +90,9 @@ uint64_t mig_hash_digest(const struct mig_hash *h)
 	}
 	acc += h->total;
 	for (; left >= 8; p += 8, left -= 8)
-		acc = rotl(acc ^ round64(0, mig_get_le64(p)), 27) * P1 + P4;
+		acc = rotl(acc ^ round64(0, le64_get(p)), 27) * P1 + P4;
 	if (left >= 4) {
-		acc = rotl(acc ^ (uint64_t)mig_get_le32(p) * P1, 23) * P2 + P3;
+		acc = rotl(acc ^ (uint64_t)le32_get(p) * P1, 23) * P2 + P3;
 		p += 4;
 		left -= 4;
 	}

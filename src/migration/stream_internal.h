@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "hopvm/le.h"
 #include "hopvm/migration_stream.h"
 
 /* Header: magic 8, version 4, header length 4, ram_size 8, nr_vcpus 4, nr_cpuid_entries 4,
@@ -67,31 +68,5 @@ int mig_refuse(struct mig_reader *r, int ret, uint64_t offset, const char *fmt, 
 /* Copies len bytes of a name from the stream into out (len + 1 bytes), '?' for any byte that
  * would not print, so a hostile name cannot garble the message it appears in. */
 void mig_printable(char *out, const void *in, size_t len);
-
-static inline uint32_t mig_get_le32(const void *p)
-{
-	const uint8_t *b = p;
-
-	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
-}
-
-static inline uint64_t mig_get_le64(const void *p)
-{
-	return (uint64_t)mig_get_le32(p) | (uint64_t)mig_get_le32((const uint8_t *)p + 4) << 32;
-}
-
-static inline void mig_put_le32(void *p, uint32_t v)
-{
-	uint8_t *b = p;
-
-	for (unsigned i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void mig_put_le64(void *p, uint64_t v)
-{
-	mig_put_le32(p, (uint32_t)v);
-	mig_put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
-}
 
 #endif

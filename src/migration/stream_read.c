@@ -220,7 +220,7 @@ static int read_device_desc(struct mig_reader *r, unsigned i, struct mig_device_
 			return mig_refuse(r, -EBADMSG, off + 1, "device \"%s\" is listed twice",
 					  d->name);
 	ret = mig_get(r, version, sizeof(version), true);
-	d->version = mig_get_le32(version);
+	d->version = le32_get(version);
 	return ret;
 }
 
@@ -243,7 +243,7 @@ int mig_read_header(struct mig_reader *r, const struct mig_machine *local)
 	ret = mig_get(r, hdr + OFF_VERSION, 4, true);
 	if (ret < 0)
 		return ret;
-	version = mig_get_le32(hdr + OFF_VERSION);
+	version = le32_get(hdr + OFF_VERSION);
 	if (version > MIG_VERSION)
 		return mig_refuse(r, -EPROTO, OFF_VERSION, "format version %u is newer than this "
 				  "hopvm's %u", version, MIG_VERSION);
@@ -254,13 +254,13 @@ int mig_read_header(struct mig_reader *r, const struct mig_machine *local)
 	ret = mig_get(r, hdr + OFF_HEADER_LEN, sizeof(hdr) - OFF_HEADER_LEN, true);
 	if (ret < 0)
 		return ret;
-	header_len = mig_get_le32(hdr + OFF_HEADER_LEN);
+	header_len = le32_get(hdr + OFF_HEADER_LEN);
 	memset(m, 0, sizeof(*m));
-	m->ram_size = mig_get_le64(hdr + OFF_RAM_SIZE);
-	m->nr_vcpus = mig_get_le32(hdr + OFF_NR_VCPUS);
-	m->nr_cpuid_entries = mig_get_le32(hdr + OFF_NR_CPUID);
-	m->cpuid_hash = mig_get_le64(hdr + OFF_NR_CPUID + 4);
-	m->nr_devices = mig_get_le32(hdr + OFF_NR_DEVICES);
+	m->ram_size = le64_get(hdr + OFF_RAM_SIZE);
+	m->nr_vcpus = le32_get(hdr + OFF_NR_VCPUS);
+	m->nr_cpuid_entries = le32_get(hdr + OFF_NR_CPUID);
+	m->cpuid_hash = le64_get(hdr + OFF_NR_CPUID + 4);
+	m->nr_devices = le32_get(hdr + OFF_NR_DEVICES);
 	if (header_len < MIG_HEADER_FIXED_SIZE || header_len > MIG_HEADER_MAX_SIZE)
 		return mig_refuse(r, -EBADMSG, OFF_HEADER_LEN, "header length %u is not %u to %u",
 				  header_len, MIG_HEADER_FIXED_SIZE, MIG_HEADER_MAX_SIZE);

@@ -26,7 +26,7 @@ static int take_u32(struct mig_reader *r, uint32_t *v, const char *what)
 	uint8_t b[4];
 	int ret = mig_take(r, b, sizeof(b), what);
 
-	*v = mig_get_le32(b);
+	*v = le32_get(b);
 	return ret;
 }
 
@@ -61,7 +61,7 @@ static int read_ram(struct load *ld)
 		ret = mig_take(r, entry, sizeof(entry), "page entry");
 		if (ret < 0)
 			return ret;
-		gpn = mig_get_le64(entry);
+		gpn = le64_get(entry);
 		dst = mig_page_ptr(ld->mem, gpn);
 		if (dst == NULL)
 			return mig_refuse(r, -EBADMSG, off, "page 0x%" PRIx64 " lies outside guest "
@@ -98,8 +98,8 @@ static int read_blobs(struct mig_reader *r, struct mig_blob *blobs,
 		ret = mig_take(r, hdr, sizeof(hdr), "blob header");
 		if (ret < 0)
 			return ret;
-		tag = mig_get_le32(hdr);
-		len = mig_get_le32(hdr + 4);
+		tag = le32_get(hdr);
+		len = le32_get(hdr + 4);
 		if (tag == 0 || tag >= nr || tags[tag].name == NULL)
 			return mig_refuse(r, -EBADMSG, off, "unknown %s state tag %u", what, tag);
 		if (blobs[tag].data != NULL)
@@ -252,10 +252,10 @@ static int read_end(struct load *ld, unsigned flags)
 	if (ret < 0)
 		return ret;
 	r->section_left = 0;
-	if (mig_get_le64(end) != sum)
+	if (le64_get(end) != sum)
 		return mig_refuse(r, -EBADMSG, off, "checksum mismatch: the source's checksum is "
 				  "0x%016" PRIx64 ", the %" PRIu64 " bytes before END hash to "
-				  "0x%016" PRIx64, mig_get_le64(end), before, sum);
+				  "0x%016" PRIx64, le64_get(end), before, sum);
 	ret = check_complete(ld, r->section_offset);
 	if (ret < 0)
 		return ret;
@@ -272,10 +272,10 @@ static int read_end(struct load *ld, unsigned flags)
 	}
 	/* Last, as it reads all of guest RAM. */
 	hash = mig_ram_hash(ld->mem);
-	if (mig_get_le64(end + 8) != hash)
+	if (le64_get(end + 8) != hash)
 		return mig_refuse(r, -EBADMSG, off + 8, "RAM hash mismatch: guest RAM hashes to "
 				  "0x%016" PRIx64 " after loading, the source's hashed to 0x%016"
-				  PRIx64, hash, mig_get_le64(end + 8));
+				  PRIx64, hash, le64_get(end + 8));
 	return 0;
 }
 
@@ -293,9 +293,9 @@ static int read_section(struct load *ld, unsigned flags, bool *end)
 	ret = mig_get(r, hdr, sizeof(hdr), false);
 	if (ret < 0)
 		return ret;
-	type = mig_get_le32(hdr);
-	sec_flags = mig_get_le32(hdr + 4);
-	len = mig_get_le64(hdr + 8);
+	type = le32_get(hdr);
+	sec_flags = le32_get(hdr + 4);
+	len = le64_get(hdr + 8);
 	r->phase = MIG_PHASE_PAYLOAD;
 	r->section_type = type;
 	if (mig_section_name(type) == NULL)

@@ -39,9 +39,9 @@ static int emit_section_header(struct mig_writer *w, uint32_t type, uint64_t pay
 {
 	uint8_t hdr[MIG_SECTION_HEADER_SIZE];
 
-	mig_put_le32(hdr, type);
-	mig_put_le32(hdr + 4, 0);	/* flags */
-	mig_put_le64(hdr + 8, payload_len);
+	le32_put(hdr, type);
+	le32_put(hdr + 4, 0);	/* flags */
+	le64_put(hdr + 8, payload_len);
 	return emit(w, hdr, sizeof(hdr), type != MIG_SECTION_END);
 }
 
@@ -102,22 +102,22 @@ int mig_write_header(struct mig_writer *w, const struct mig_machine *machine)
 		return ret;
 
 	memcpy(hdr, MIG_MAGIC, MIG_MAGIC_SIZE);
-	mig_put_le32(hdr + 8, MIG_VERSION);
-	mig_put_le64(hdr + 16, machine->ram_size);
-	mig_put_le32(hdr + 24, machine->nr_vcpus);
-	mig_put_le32(hdr + 28, machine->nr_cpuid_entries);
-	mig_put_le64(hdr + 32, machine->cpuid_hash);
-	mig_put_le32(hdr + 40, machine->nr_devices);
+	le32_put(hdr + 8, MIG_VERSION);
+	le64_put(hdr + 16, machine->ram_size);
+	le32_put(hdr + 24, machine->nr_vcpus);
+	le32_put(hdr + 28, machine->nr_cpuid_entries);
+	le64_put(hdr + 32, machine->cpuid_hash);
+	le32_put(hdr + 40, machine->nr_devices);
 	for (unsigned i = 0; i < machine->nr_devices; i++) {
 		const struct mig_device_desc *d = &machine->devices[i];
 		size_t name_len = strlen(d->name);
 
 		hdr[len] = (uint8_t)name_len;
 		memcpy(hdr + len + 1, d->name, name_len);
-		mig_put_le32(hdr + len + 1 + name_len, d->version);
+		le32_put(hdr + len + 1 + name_len, d->version);
 		len += MIG_HEADER_DEVICE_SIZE(name_len);
 	}
-	mig_put_le32(hdr + 12, (uint32_t)len);
+	le32_put(hdr + 12, (uint32_t)len);
 	ret = emit(w, hdr, len, true);
 	if (ret < 0)
 		return ret;
@@ -151,11 +151,11 @@ int mig_write_ram(struct mig_writer *w, const struct guest_mem *mem, const uint6
 	}
 
 	ret = emit_section_header(w, MIG_SECTION_RAM, payload_len);
-	mig_put_le32(buf, count);
+	le32_put(buf, count);
 	if (ret == 0)
 		ret = emit(w, buf, 4, true);
 	for (uint32_t i = 0; i < count && ret == 0; i++) {
-		mig_put_le64(buf, gpns[i]);
+		le64_put(buf, gpns[i]);
 		buf[8] = kinds[i];
 		ret = emit(w, buf, MIG_PAGE_ENTRY_SIZE, true);
 		if (ret < 0)
@@ -210,8 +210,8 @@ static int emit_tagged(struct mig_writer *w, const struct mig_blob *blobs, unsig
 	for (unsigned t = 1; t < nr && ret == 0; t++) {
 		if (blobs[t].data == NULL)
 			continue;
-		mig_put_le32(hdr, t);
-		mig_put_le32(hdr + 4, blobs[t].len);
+		le32_put(hdr, t);
+		le32_put(hdr + 4, blobs[t].len);
 		ret = emit(w, hdr, sizeof(hdr), true);
 		if (ret == 0)
 			ret = emit(w, blobs[t].data, blobs[t].len, true);
@@ -233,7 +233,7 @@ int mig_write_vcpu(struct mig_writer *w, uint32_t vcpu_id, const struct mig_vcpu
 		return err_set(-EINVAL, "migration stream: vCPU id %u is out of range: the guest "
 			       "has %u vCPU%s", vcpu_id, w->machine.nr_vcpus,
 			       w->machine.nr_vcpus == 1 ? "" : "s");
-	mig_put_le32(id, vcpu_id);
+	le32_put(id, vcpu_id);
 	ret = emit_section_header(w, MIG_SECTION_VCPU, 4 + size);
 	if (ret == 0)
 		ret = emit(w, id, sizeof(id), true);
@@ -302,7 +302,7 @@ int mig_write_device(struct mig_writer *w, const char *name, const struct mig_bl
 			       "not 0 to %u bytes", name, state->len, MIG_DEVICE_STATE_MAX);
 	buf[0] = (uint8_t)name_len;
 	memcpy(buf + 1, name, name_len);
-	mig_put_le32(buf + 1 + name_len, d->version);
+	le32_put(buf + 1 + name_len, d->version);
 	ret = emit_section_header(w, MIG_SECTION_DEVICE, 1 + name_len + 4 + state->len);
 	if (ret == 0)
 		ret = emit(w, buf, 1 + name_len + 4, true);
@@ -318,8 +318,8 @@ int mig_write_end(struct mig_writer *w, uint64_t ram_hash)
 
 	if (ret < 0)
 		return ret;
-	mig_put_le64(buf, mig_hash_digest(&w->checksum));
-	mig_put_le64(buf + 8, ram_hash);
+	le64_put(buf, mig_hash_digest(&w->checksum));
+	le64_put(buf + 8, ram_hash);
 	ret = emit_section_header(w, MIG_SECTION_END, sizeof(buf));
 	if (ret == 0)
 		ret = emit(w, buf, sizeof(buf), false);

@@ -30,6 +30,13 @@ static const uint32_t saved_msrs[] = {
 #define NR_SAVED_MSRS (sizeof(saved_msrs) / sizeof(saved_msrs[0]))
 #define RAM_BATCH 1024
 
+/* KVM's chip for each IRQCHIP blob tag. */
+static const unsigned irqchip_ids[MIG_IRQCHIP_NR_TAGS] = {
+	[MIG_IRQCHIP_PIC_MASTER] = KVM_IRQCHIP_PIC_MASTER,
+	[MIG_IRQCHIP_PIC_SLAVE] = KVM_IRQCHIP_PIC_SLAVE,
+	[MIG_IRQCHIP_IOAPIC] = KVM_IRQCHIP_IOAPIC,
+};
+
 void vm_state_describe(const struct vm *vm, struct mig_machine *machine)
 {
 	const struct bus *bus = &vm->pio_bus;
@@ -72,33 +79,40 @@ static void vcpu_state_free(struct mig_vcpu_state *st)
 }
 
 /* The MSRs of saved_msrs that KVM knows, as a kvm_msrs with empty values. */
-static struct kvm_msrs *msr_list(struct vm *vm)
+static int msr_list(struct vm *vm, struct kvm_msrs **out)
 {
 	struct kvm_msr_list probe = { .nmsrs = 0 }, *list;
 	struct kvm_msrs *msrs;
+	int ret = -ENOMEM;
 
 	/* The first call fails with E2BIG and says how many there are. */
 	(void)kvm_get_msr_index_list(vm->kvm_fd, &probe);
 	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
 	msrs = calloc(1, sizeof(*msrs) + NR_SAVED_MSRS * sizeof(msrs->entries[0]));
-	if (list == NULL || msrs == NULL)
+	if (list == NULL || msrs == NULL) {
+		err_set(ret, "out of memory for the MSR list");
 		goto fail;
+	}
 	list->nmsrs = probe.nmsrs;
-	if (kvm_get_msr_index_list(vm->kvm_fd, list) < 0)
+	ret = kvm_get_msr_index_list(vm->kvm_fd, list);
+	if (ret < 0)
 		goto fail;
 	for (size_t i = 0; i < NR_SAVED_MSRS; i++)
 		for (unsigned j = 0; j < list->nmsrs; j++)
 			if (list->indices[j] == saved_msrs[i])
 				msrs->entries[msrs->nmsrs++].index = saved_msrs[i];
 	free(list);
-	return msrs;
+	*out = msrs;
+	return 0;
 fail:
 	free(list);
 	free(msrs);
-	return NULL;
+	return ret;
 }
 
-static int vcpu_state_save(struct vm *vm, struct vcpu *vcpu, struct mig_vcpu_state *st)
+/* template: the MSRs to read, from msr_list() once per save; each vCPU reads into a copy. */
+static int vcpu_state_save(struct vcpu *vcpu, const struct kvm_msrs *template,
+			   struct mig_vcpu_state *st)
 {
 	struct kvm_mp_state mp;
 	struct kvm_regs regs;
@@ -108,14 +122,14 @@ static int vcpu_state_save(struct vm *vm, struct vcpu *vcpu, struct mig_vcpu_sta
 	struct kvm_debugregs dregs;
 	struct kvm_vcpu_events events;
 	struct kvm_xsave *xsave = malloc(sizeof(*xsave));
-	struct kvm_msrs *msrs = msr_list(vm);
-	size_t msrs_size;
+	size_t msrs_size = sizeof(*template) + template->nmsrs * sizeof(template->entries[0]);
+	struct kvm_msrs *msrs = malloc(msrs_size);
 	int ret = -ENOMEM, nr_msrs = 0;
 
 	memset(st, 0, sizeof(*st));
 	if (xsave == NULL || msrs == NULL)
 		goto out;
-	msrs_size = sizeof(*msrs) + msrs->nmsrs * sizeof(msrs->entries[0]);
+	memcpy(msrs, template, msrs_size);
 	if ((ret = kvm_get_mp_state(vcpu->fd, &mp)) < 0 ||
 	    (ret = kvm_get_regs(vcpu->fd, &regs)) < 0 ||
 	    (ret = kvm_get_sregs(vcpu->fd, &sregs)) < 0 ||
@@ -227,14 +241,12 @@ static int write_vm_level(struct vm *vm, struct mig_writer *w)
 {
 	struct mig_blob chips[MIG_IRQCHIP_NR_TAGS] = { { NULL, 0 } }, pit = { NULL, 0 },
 		clock = { NULL, 0 };
-	static const unsigned chip_ids[] = { 0, KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
-					     KVM_IRQCHIP_IOAPIC };
 	struct kvm_pit_state2 pit_state;
 	struct kvm_clock_data clock_data;
 	int ret = 0;
 
 	for (unsigned t = 1; ret == 0 && t < MIG_IRQCHIP_NR_TAGS; t++) {
-		struct kvm_irqchip chip = { .chip_id = chip_ids[t] };
+		struct kvm_irqchip chip = { .chip_id = irqchip_ids[t] };
 
 		ret = kvm_get_irqchip(vm->vm_fd, &chip);
 		ret = ret < 0 ? ret : blob_copy(&chips[t], &chip, sizeof(chip));
@@ -286,8 +298,11 @@ static int write_devices(struct vm *vm, struct mig_writer *w)
 int vm_state_write(struct vm *vm, struct mig_writer *w)
 {
 	struct mig_machine machine;
-	int ret;
+	struct kvm_msrs *msrs;
+	int ret = msr_list(vm, &msrs);
 
+	if (ret < 0)
+		return ret;
 	vm_state_describe(vm, &machine);
 	ret = mig_write_header(w, &machine);
 	if (ret == 0)
@@ -295,11 +310,12 @@ int vm_state_write(struct vm *vm, struct mig_writer *w)
 	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++) {
 		struct mig_vcpu_state st;
 
-		ret = vcpu_state_save(vm, &vm->vcpus[i], &st);
+		ret = vcpu_state_save(&vm->vcpus[i], msrs, &st);
 		if (ret == 0)
 			ret = mig_write_vcpu(w, vm->vcpus[i].id, &st);
 		vcpu_state_free(&st);
 	}
+	free(msrs);
 	if (ret == 0)
 		ret = write_vm_level(vm, w);
 	if (ret == 0)
@@ -311,14 +327,12 @@ int vm_state_write(struct vm *vm, struct mig_writer *w)
 
 static int load_vm_level(struct vm *vm, const struct mig_state *st)
 {
-	static const unsigned chip_ids[] = { 0, KVM_IRQCHIP_PIC_MASTER, KVM_IRQCHIP_PIC_SLAVE,
-					     KVM_IRQCHIP_IOAPIC };
 	int ret;
 
 	for (unsigned t = 1; t < MIG_IRQCHIP_NR_TAGS; t++) {
 		const struct kvm_irqchip *chip = st->irqchip[t].data;
 
-		if (st->irqchip[t].len != sizeof(*chip) || chip->chip_id != chip_ids[t])
+		if (st->irqchip[t].len != sizeof(*chip) || chip->chip_id != irqchip_ids[t])
 			return err_set(-EBADMSG, "migration stream: interrupt controller %u's state "
 				       "is not KVM's", t);
 		ret = kvm_set_irqchip(vm->vm_fd, chip);
