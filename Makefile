@@ -54,7 +54,8 @@ LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src
 	src/arch/x86/long_mode.c src/arch/x86/mptable.c src/arch/x86/e820.c \
 	src/migration/hash.c src/migration/stream.c src/migration/stream_write.c \
 	src/migration/stream_read.c src/migration/stream_sections.c \
-	src/migration/vm_state.c
+	src/migration/vm_state.c src/migration/transport.c src/migration/outgoing.c \
+	src/migration/incoming.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm
@@ -72,7 +73,7 @@ GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
 # Flat binaries: modes (raw, real mode at 0x8000) and Multiboot kernels (hello again, and the
 # guests that need the memory map).
-MULTIBOOT_GUESTS := hello memtest paging bench ptbench
+MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier
 GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 	$(MULTIBOOT_GUESTS:%=$(BUILD)/guests/%-multiboot.bin)
 

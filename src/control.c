@@ -12,6 +12,7 @@
 #include "hopvm/control.h"
 #include "hopvm/error.h"
 #include "hopvm/json.h"
+#include "hopvm/size.h"
 #include "hopvm/vm.h"
 #include "hopvm/vm_state.h"
 
@@ -36,21 +37,14 @@ static double now_ms(void)
 
 /* Moves the guest into a file (a snapshot): the guest stops, its whole state goes to the file,
  * and the VM ends; if anything fails, the file goes and the guest runs on as before. */
-static void control_migrate(struct control *ctl, const struct json_field *target, char *reply,
-			    size_t len)
+static void migrate_to_file(struct control *ctl, const char *target, const char *path,
+			    char *reply, size_t len)
 {
-	const char *path;
 	bool was_paused = ctl->paused;
 	struct mig_writer w;
 	double start = now_ms();
 	int fd, ret;
 
-	if (target == NULL || target->type != JSON_STRING ||
-	    strncmp(target->text, "file:", 5) != 0 || target->text[5] == '\0') {
-		reply_error(reply, len, "migrate needs a \"target\" of the form file:PATH");
-		return;
-	}
-	path = target->text + 5;
 	if (!was_paused)
 		vm_pause(ctl->vm);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -76,10 +70,149 @@ static void control_migrate(struct control *ctl, const struct json_field *target
 	}
 	/* The guest now lives in the file: this copy must never run again. */
 	ctl->paused = true;
-	vm_request_stop(ctl->vm, 0, "migrated to %s in %.1f ms", target->text,
-			now_ms() - start);
+	vm_request_stop(ctl->vm, 0, "migrated to %s in %.1f ms", target, now_ms() - start);
 	snprintf(reply, len, "{\"ok\": true, \"state\": \"migrated\", \"total_ms\": %.1f}",
 		 now_ms() - start);
+}
+
+/* A whole number argument of migrate, if given. */
+static int number_arg(const struct json_object *req, const char *key, uint64_t max,
+		      uint64_t *value)
+{
+	const struct json_field *f = json_get(req, key);
+
+	if (f == NULL)
+		return 0;
+	if (f->type != JSON_NUMBER || f->number < 0 || f->number > (double)max ||
+	    f->number != (double)(uint64_t)f->number)
+		return err_set(-EINVAL, "\"%s\" must be a whole number from 0 to %llu", key,
+			       (unsigned long long)max);
+	*value = (uint64_t)f->number;
+	return 0;
+}
+
+/* The migrate command's optional arguments over the command line's defaults. */
+static int migrate_params(const struct control *ctl, const struct json_object *req,
+			  struct migration_params *p)
+{
+	const struct json_field *f;
+	uint64_t downtime = ctl->defaults.max_downtime_ms, rounds = ctl->defaults.max_rounds,
+		 timeout = ctl->defaults.io_timeout_ms;
+	int ret;
+
+	*p = ctl->defaults;
+	if ((ret = number_arg(req, "max_downtime_ms", 60000, &downtime)) < 0 ||
+	    (ret = number_arg(req, "max_rounds", 100000, &rounds)) < 0 ||
+	    (ret = number_arg(req, "io_timeout_ms", 3600000, &timeout)) < 0)
+		return ret;
+	p->max_downtime_ms = (unsigned)downtime;
+	p->max_rounds = (unsigned)rounds;
+	p->io_timeout_ms = timeout ? (unsigned)timeout : 1;
+	f = json_get(req, "max_bandwidth");
+	if (f != NULL && (f->type == JSON_STRING || f->type == JSON_NUMBER) &&
+	    strcmp(f->text, "0") == 0)
+		p->max_bandwidth = 0;
+	else if (f != NULL && ((f->type != JSON_STRING && f->type != JSON_NUMBER) ||
+			       parse_size(f->text, &p->max_bandwidth) < 0))
+		return err_set(-EINVAL, "\"max_bandwidth\" must be a rate such as 100M (bytes per "
+			       "second; a bare number is MiB/s, 0 for no limit)");
+	f = json_get(req, "auto_converge");
+	if (f != NULL && f->type != JSON_BOOL)
+		return err_set(-EINVAL, "\"auto_converge\" must be true or false");
+	if (f != NULL)
+		p->auto_converge = f->boolean;
+	return 0;
+}
+
+/* The migration's statistics; a failed migration's as an error if failure_is_error. */
+static void migration_answer(struct control *ctl, bool failure_is_error, char *reply,
+			     size_t len)
+{
+	struct migration_stats st;
+	size_t n;
+
+	migration_get_stats(&ctl->migration, &st);
+	if (failure_is_error &&
+	    (st.phase == MIGRATION_FAILED || st.phase == MIGRATION_UNCONFIRMED)) {
+		snprintf(reply, len, "{\"error\": ");
+		if (!json_append_string(reply, len - 2, st.reason))
+			strcat(reply, "\"(too long)\"");
+		strcat(reply, ", ");
+	} else {
+		snprintf(reply, len, "{\"ok\": true, ");
+	}
+	n = strlen(reply);
+	migration_stats_json(&st, reply + n, len - n - 1);
+	strcat(reply, "}");
+}
+
+static void control_migrate(struct control *ctl, const struct json_object *req, char *reply,
+			    size_t len)
+{
+	const struct json_field *target = json_get(req, "target"), *wait;
+	struct migration_params params;
+	struct mig_target t;
+
+	if (target == NULL || target->type != JSON_STRING) {
+		reply_error(reply, len, "migrate needs a \"target\": tcp:HOST:PORT or file:PATH");
+		return;
+	}
+	if (mig_target_parse(target->text, &t) < 0 || migrate_params(ctl, req, &params) < 0) {
+		reply_error(reply, len, err_msg());
+		return;
+	}
+	if (t.kind == MIG_TARGET_FILE) {
+		if (migration_active(&ctl->migration))
+			reply_error(reply, len, "a live migration is running (see migrate-status)");
+		else
+			migrate_to_file(ctl, target->text, t.path, reply, len);
+		return;
+	}
+	if (migration_start(&ctl->migration, &t, &params) < 0) {
+		reply_error(reply, len, err_msg());
+		return;
+	}
+	wait = json_get(req, "wait");
+	if (wait == NULL || wait->type != JSON_BOOL || !wait->boolean) {
+		snprintf(reply, len, "{\"ok\": true, \"state\": \"migrating\"}");
+		return;
+	}
+	/* The answer comes when the migration ends, with its statistics: a source that
+	 * succeeds ends right after, and could not be asked any more. */
+	while (migration_active(&ctl->migration)) {
+		struct timespec ts = { 0, CONTROL_POLL_MS * 1000000L / 2 };
+
+		nanosleep(&ts, NULL);
+	}
+	migration_answer(ctl, true, reply, len);
+}
+
+/* resume: undoes "pause", or with force=true gives up an unconfirmed migration's hold. */
+static void control_resume(struct control *ctl, const struct json_object *req, char *reply,
+			   size_t len)
+{
+	const struct json_field *force = json_get(req, "force");
+
+	if (force != NULL && force->type == JSON_BOOL && force->boolean &&
+	    ctl->migration.holds_pause) {
+		if (migration_release_pause(&ctl->migration) == 0) {
+			snprintf(reply, len, "{\"ok\": true, \"state\": \"%s\"}",
+				 ctl->paused ? "paused" : "running");
+			return;
+		}
+	}
+	if (ctl->migration.holds_pause) {
+		reply_error(reply, len, "the guest went to a destination that never confirmed and "
+			    "may be running there; 'resume force=true' runs it here anyway");
+		return;
+	}
+	if (!ctl->paused) {
+		reply_error(reply, len, "the VM is not paused");
+		return;
+	}
+	vm_resume(ctl->vm);
+	ctl->paused = false;
+	snprintf(reply, len, "{\"ok\": true, \"state\": \"running\"}");
 }
 
 void control_handle(struct control *ctl, const char *request, char *reply, size_t len)
@@ -97,10 +230,15 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 		return;
 	}
 	if (strcmp(cmd->text, "status") == 0) {
+		struct migration_stats st;
+
+		migration_get_stats(&ctl->migration, &st);
 		snprintf(reply, len,
-			 "{\"ok\": true, \"state\": \"%s\", \"vcpus\": %u, \"mem_bytes\": %llu}",
-			 ctl->paused ? "paused" : "running", ctl->vm->cfg.nr_vcpus,
-			 (unsigned long long)ctl->vm->cfg.ram_size);
+			 "{\"ok\": true, \"state\": \"%s\", \"vcpus\": %u, \"mem_bytes\": %llu, "
+			 "\"migration\": \"%s\"}",
+			 ctl->paused || ctl->migration.holds_pause ? "paused" : "running",
+			 ctl->vm->cfg.nr_vcpus, (unsigned long long)ctl->vm->cfg.ram_size,
+			 migration_phase_name(st.phase));
 	} else if (strcmp(cmd->text, "pause") == 0) {
 		if (ctl->paused) {
 			reply_error(reply, len, "the VM is already paused");
@@ -110,22 +248,24 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 		ctl->paused = true;
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"paused\"}");
 	} else if (strcmp(cmd->text, "resume") == 0) {
-		if (!ctl->paused) {
-			reply_error(reply, len, "the VM is not paused");
-			return;
-		}
-		vm_resume(ctl->vm);
-		ctl->paused = false;
-		snprintf(reply, len, "{\"ok\": true, \"state\": \"running\"}");
+		control_resume(ctl, &req, reply, len);
 	} else if (strcmp(cmd->text, "migrate") == 0) {
-		control_migrate(ctl, json_get(&req, "target"), reply, len);
+		control_migrate(ctl, &req, reply, len);
+	} else if (strcmp(cmd->text, "migrate-status") == 0) {
+		migration_answer(ctl, false, reply, len);
+	} else if (strcmp(cmd->text, "migrate-cancel") == 0) {
+		if (migration_cancel(&ctl->migration) < 0)
+			reply_error(reply, len, err_msg());
+		else
+			snprintf(reply, len, "{\"ok\": true, \"state\": \"cancelling\"}");
 	} else if (strcmp(cmd->text, "quit") == 0) {
 		vm_request_stop(ctl->vm, 0, "ended through the control socket (quit)");
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"stopping\"}");
 	} else {
-		char msg[JSON_MAX_TEXT + 64];
+		char msg[JSON_MAX_TEXT + 128];
 
-		snprintf(msg, sizeof(msg), "unknown command '%s' (status, pause, resume, migrate, quit)",
+		snprintf(msg, sizeof(msg), "unknown command '%s' (status, pause, resume, quit, migrate, "
+			 "migrate-status, migrate-cancel)",
 			 cmd->text);
 		reply_error(reply, len, msg);
 	}
@@ -234,13 +374,16 @@ static bool control_in_use(const struct sockaddr_un *addr)
 	return used;
 }
 
-int control_start(struct control *ctl, struct vm *vm, const char *path)
+int control_start(struct control *ctl, struct vm *vm, const char *path,
+		  const struct migration_params *defaults)
 {
 	struct sockaddr_un addr;
 	int ret;
 
 	memset(ctl, 0, sizeof(*ctl));
 	ctl->vm = vm;
+	ctl->defaults = *defaults;
+	migration_init(&ctl->migration, vm);
 	ctl->path = path;
 	ctl->listen_fd = -1;
 	ret = control_address(path, &addr);
@@ -279,6 +422,7 @@ void control_stop(struct control *ctl)
 {
 	if (ctl->running) {
 		pthread_join(ctl->thread, NULL);
+		migration_join(&ctl->migration);
 		unlink(ctl->path);
 	}
 	if (ctl->listen_fd >= 0)

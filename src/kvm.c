@@ -136,6 +136,11 @@ int kvm_irq_line(int vm_fd, unsigned irq, int level)
 	return KVM_IOCTL_PTR(vm_fd, KVM_IRQ_LINE, &line);
 }
 
+int kvm_get_dirty_log(int vm_fd, struct kvm_dirty_log *log)
+{
+	return KVM_IOCTL_PTR(vm_fd, KVM_GET_DIRTY_LOG, log);
+}
+
 int kvm_run(int vcpu_fd)
 {
 	int ret = ioctl(vcpu_fd, KVM_RUN, 0);

@@ -15,6 +15,7 @@
 #include "hopvm/error.h"
 #include "hopvm/kvm.h"
 #include "hopvm/kvm_info.h"
+#include "hopvm/migration.h"
 #include "hopvm/mptable.h"
 #include "hopvm/size.h"
 #include "hopvm/vm.h"
@@ -28,8 +29,10 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: hopvm run [options] IMAGE   run a guest kernel\n"
 		"       hopvm run [options] --kernel BZIMAGE [--initrd FILE]   boot Linux\n"
-		"       hopvm ctl SOCKET COMMAND [KEY=VALUE...]   ask a running VM (status,\n"
-		"                                   pause, resume, quit) through --control\n"
+		"       hopvm ctl SOCKET COMMAND [KEY=VALUE...]   ask a running VM through\n"
+		"                                   --control: status, pause, resume, quit,\n"
+		"                                   migrate target=tcp:HOST:PORT, migrate-status,\n"
+		"                                   migrate-cancel (see the README)\n"
 		"       hopvm info                  what this host's KVM offers hopvm\n"
 		"       hopvm version               print the version\n"
 		"       hopvm help                  print this help\n"
@@ -50,8 +53,13 @@ static void usage(FILE *out)
 		"      --qemu-exit-status  a guest write of V to port 0xf4 exits with (V << 1) | 1,\n"
 		"                          as QEMU's isa-debug-exit does (default: V)\n"
 		"      --control PATH      serve the control socket at PATH (see hopvm ctl)\n"
-		"      --incoming file:PATH  run the guest a migration left in PATH (with the\n"
-		"                          same --mem and --cpus), instead of booting an image\n"
+		"      --incoming tcp:HOST:PORT  wait there for a guest migrated by another hopvm\n"
+		"                          (same --mem and --cpus) and run it, instead of an image\n"
+		"      --incoming file:PATH  run the guest a migration left in PATH\n"
+		"      --max-downtime TIME  migrations from this VM pause the guest at most about\n"
+		"                          this long (default %dms)\n"
+		"      --max-bandwidth RATE  migrations send at most RATE bytes a second, with K,\n"
+		"                          M or G (default: no limit)\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
 		"                          transparent huge pages) and say which it got\n"
 		"  -v, --verbose           report KVM and memory set-up, and log unmapped device\n"
@@ -62,7 +70,7 @@ static void usage(FILE *out)
 		"mode, as GRUB and QEMU -kernel do), raw (16-bit real mode at --load-addr), Linux\n"
 		"bzImage (by the x86 boot protocol, at its 64-bit entry).\n"
 		"hopvm exits with the guest's status; see the README for hopvm's own statuses.\n",
-		MPTABLE_MAX_CPUS);
+		MPTABLE_MAX_CPUS, MIGRATION_DEFAULT_MAX_DOWNTIME_MS);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -99,6 +107,23 @@ static int parse_address(const char *text, uint64_t *addr)
 	return 0;
 }
 
+/* A whole number of milliseconds, with an optional "ms" or "s". */
+static int parse_millis(const char *text, unsigned *ms)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(text, &end, 10);
+	if (isdigit((unsigned char)text[0]) && errno == 0 && strcmp(end, "s") == 0 && n <= 3600)
+		n *= 1000;
+	else if (!isdigit((unsigned char)text[0]) || errno != 0 ||
+		 (*end != '\0' && strcmp(end, "ms") != 0) || n > 3600000)
+		return err_set(-EINVAL, "'%s' is not a time such as 50ms or 2s", text);
+	*ms = (unsigned)n;
+	return 0;
+}
+
 struct run_files {
 	const char *image;
 	const char *initrd;
@@ -118,6 +143,8 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "on-reboot", required_argument, NULL, 'R' },
 		{ "control", required_argument, NULL, 'S' },
 		{ "incoming", required_argument, NULL, 'I' },
+		{ "max-downtime", required_argument, NULL, 'D' },
+		{ "max-bandwidth", required_argument, NULL, 'B' },
 		{ "load-addr", required_argument, NULL, 'L' },
 		{ "cmdline", required_argument, NULL, 'C' },
 		{ "qemu-exit-status", no_argument, NULL, 'Q' },
@@ -153,10 +180,23 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		case 'S':
 			cfg->control_path = optarg;
 			break;
-		case 'I':
-			if (strncmp(optarg, "file:", 5) != 0 || optarg[5] == '\0')
-				return usage_error("--incoming: '%s' is not file:PATH", optarg);
+		case 'I': {
+			struct mig_target t;
+
+			if (mig_target_parse(optarg, &t) < 0)
+				return usage_error("--incoming: %s", err_msg());
 			files->incoming = optarg;
+			break;
+		}
+		case 'D':
+			if (parse_millis(optarg, &cfg->migration.max_downtime_ms) < 0)
+				return usage_error("--max-downtime: %s", err_msg());
+			break;
+		case 'B':
+			if (strcmp(optarg, "0") == 0)
+				cfg->migration.max_bandwidth = 0;
+			else if (parse_size(optarg, &cfg->migration.max_bandwidth) < 0)
+				return usage_error("--max-bandwidth: %s", err_msg());
 			break;
 		case 'R':
 			if (strcmp(optarg, "exit") != 0 && strcmp(optarg, "restart") != 0)
@@ -211,23 +251,6 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 	return 0;
 }
 
-/* One life of the VM, from an empty machine to its stop; *rebooted says the guest reset
- * the machine rather than ended. */
-/* Loads a guest that arrives in a migration stream, all of it or nothing. */
-static int load_incoming(struct vm *vm, const char *incoming)
-{
-	const char *path = incoming + 5;	/* after "file:" */
-	struct mig_reader r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
-
-	if (fd < 0)
-		return err_set(-errno, "cannot open %s: %s", path, strerror(errno));
-	mig_reader_init(&r, mig_fd_read, &fd);
-	ret = vm_state_read(vm, &r);
-	close(fd);
-	return ret;
-}
-
 /* One life of the VM, from an empty machine (or one loaded from a migration stream) to its
  * stop; *rebooted says the guest reset the machine rather than ended. */
 static int run_vm_once(const struct vm_config *cfg, const struct boot_options *boot,
@@ -251,7 +274,7 @@ static int run_vm_once(const struct vm_config *cfg, const struct boot_options *b
 		fprintf(stderr, "hopvm: %s\n", err_msg());
 		goto out;
 	}
-	if (files->incoming != NULL && load_incoming(&vm, files->incoming) < 0) {
+	if (files->incoming != NULL && migration_incoming(&vm, files->incoming) < 0) {
 		fprintf(stderr, "hopvm: --incoming %s: %s; the guest was not started\n",
 			files->incoming, err_msg());
 		goto out;
@@ -287,6 +310,7 @@ static int cmd_run(int argc, char **argv)
 	bool rebooted;
 	int status;
 
+	migration_params_default(&cfg.migration);
 	status = parse_run_args(argc, argv, &cfg, &boot, &files);
 	if (status != 0)
 		return status;

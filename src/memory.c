@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -103,6 +104,7 @@ void guest_mem_init_buffer(struct guest_mem *mem, void *buf, uint64_t size)
 
 void guest_mem_free(struct guest_mem *mem)
 {
+	guest_mem_dirty_log_stop(mem);
 	if (mem->owns_mapping && mem->nr_regions > 0)
 		munmap(mem->regions[0].host, mem->ram_size);
 	memset(mem, 0, sizeof(*mem));
@@ -123,6 +125,64 @@ void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 	return NULL;
 }
 
+uint64_t guest_region_pages(const struct guest_region *r)
+{
+	return r->size / MEM_PAGE_SIZE;
+}
+
+uint64_t guest_region_bitmap_words(const struct guest_region *r)
+{
+	return (guest_region_pages(r) + 63) / 64;
+}
+
+int guest_mem_dirty_log_start(struct guest_mem *mem)
+{
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		if (mem->dirty[i] != NULL)
+			continue;
+		mem->dirty[i] = calloc(guest_region_bitmap_words(&mem->regions[i]), sizeof(uint64_t));
+		if (mem->dirty[i] == NULL) {
+			guest_mem_dirty_log_stop(mem);
+			return err_set(-ENOMEM, "out of memory for the dirty page bitmap");
+		}
+	}
+	return 0;
+}
+
+void guest_mem_dirty_log_stop(struct guest_mem *mem)
+{
+	for (unsigned i = 0; i < MEM_MAX_REGIONS; i++) {
+		free(mem->dirty[i]);
+		mem->dirty[i] = NULL;
+	}
+}
+
+void guest_mem_mark_dirty(struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < mem->nr_regions && len > 0; i++) {
+		const struct guest_region *r = &mem->regions[i];
+		uint64_t first, last;
+
+		if (mem->dirty[i] == NULL || gpa < r->gpa || gpa - r->gpa >= r->size)
+			continue;
+		first = (gpa - r->gpa) / MEM_PAGE_SIZE;
+		last = (gpa - r->gpa + len - 1) / MEM_PAGE_SIZE;
+		if (last >= guest_region_pages(r))
+			last = guest_region_pages(r) - 1;
+		for (uint64_t p = first; p <= last; p++)
+			__atomic_fetch_or(&mem->dirty[i][p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+	}
+}
+
+void guest_mem_dirty_collect(struct guest_mem *mem, unsigned r, uint64_t *bitmap)
+{
+	if (r >= mem->nr_regions || mem->dirty[r] == NULL)
+		return;
+	for (uint64_t w = 0; w < guest_region_bitmap_words(&mem->regions[r]); w++)
+		if (__atomic_load_n(&mem->dirty[r][w], __ATOMIC_RELAXED) != 0)
+			bitmap[w] |= __atomic_exchange_n(&mem->dirty[r][w], 0, __ATOMIC_RELAXED);
+}
+
 int guest_mem_write(struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len)
 {
 	void *dst = guest_mem_ptr(mem, gpa, len);
@@ -130,6 +190,7 @@ int guest_mem_write(struct guest_mem *mem, uint64_t gpa, const void *src, uint64
 	if (dst == NULL)
 		return -EFAULT;
 	memcpy(dst, src, len);
+	guest_mem_mark_dirty(mem, gpa, len);
 	return 0;
 }
 
@@ -140,5 +201,6 @@ int guest_mem_zero(struct guest_mem *mem, uint64_t gpa, uint64_t len)
 	if (dst == NULL)
 		return -EFAULT;
 	memset(dst, 0, len);
+	guest_mem_mark_dirty(mem, gpa, len);
 	return 0;
 }

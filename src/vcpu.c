@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hopvm/error.h"
@@ -347,6 +348,29 @@ static bool vcpu_wait_while_paused(struct vcpu *vcpu)
 	return keep_running;
 }
 
+/* Auto-converge: kicked by the migration's throttle, the vCPU sleeps its share of each slice
+ * (throttle_pct of the time), waking early for a pause or a stop. */
+static void vcpu_throttle(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+	unsigned pct = __atomic_load_n(&vm->throttle_pct, __ATOMIC_ACQUIRE);
+	struct timespec until;
+	uint64_t ns;
+
+	if (pct == 0 || pct >= 100)
+		return;
+	ns = VM_THROTTLE_SLICE_NS * pct / (100 - pct);
+	clock_gettime(CLOCK_REALTIME, &until);
+	ns += (uint64_t)until.tv_nsec;
+	until.tv_sec += (time_t)(ns / 1000000000ULL);
+	until.tv_nsec = (long)(ns % 1000000000ULL);
+	pthread_mutex_lock(&vm->state_lock);
+	while (vm->pause_count == 0 && !vm->stop_requested &&
+	       pthread_cond_timedwait(&vm->state_cond, &vm->state_lock, &until) != ETIMEDOUT)
+		;
+	pthread_mutex_unlock(&vm->state_lock);
+}
+
 void vcpu_thread_ended(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
@@ -366,6 +390,7 @@ static void *vcpu_thread(void *arg)
 
 		if (ret == -EINTR) {
 			__atomic_store_n(&vcpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+			vcpu_throttle(vcpu);
 			continue;
 		}
 		if (ret == -EAGAIN)

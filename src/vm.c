@@ -130,12 +130,14 @@ static int vm_check_kvm(struct vm *vm)
 	return 0;
 }
 
-static int vm_map_memory(struct vm *vm)
+/* One KVM memory slot per region, numbered as the regions are. */
+static int vm_map_memory(struct vm *vm, uint32_t flags)
 {
 	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
 		const struct guest_region *r = &vm->mem.regions[i];
 		struct kvm_userspace_memory_region slot = {
 			.slot = i,
+			.flags = flags,
 			.guest_phys_addr = r->gpa,
 			.memory_size = r->size,
 			.userspace_addr = (uintptr_t)r->host,
@@ -146,6 +148,43 @@ static int vm_map_memory(struct vm *vm)
 			return ret;
 	}
 	return 0;
+}
+
+int vm_dirty_log_start(struct vm *vm)
+{
+	int ret = guest_mem_dirty_log_start(&vm->mem);
+
+	if (ret == 0)
+		ret = vm_map_memory(vm, KVM_MEM_LOG_DIRTY_PAGES);
+	if (ret < 0)
+		vm_dirty_log_stop(vm);
+	return ret;
+}
+
+int vm_dirty_log_collect(struct vm *vm, unsigned region, uint64_t *bitmap)
+{
+	uint64_t words = guest_region_bitmap_words(&vm->mem.regions[region]);
+	uint64_t *log_bits = calloc(words, sizeof(uint64_t));
+	struct kvm_dirty_log log = { .slot = region, .dirty_bitmap = log_bits };
+	int ret;
+
+	if (log_bits == NULL)
+		return err_set(-ENOMEM, "out of memory for the dirty log");
+	ret = kvm_get_dirty_log(vm->vm_fd, &log);
+	for (uint64_t w = 0; ret >= 0 && w < words; w++)
+		bitmap[w] |= log_bits[w];
+	free(log_bits);
+	if (ret < 0)
+		return ret;
+	guest_mem_dirty_collect(&vm->mem, region, bitmap);
+	return 0;
+}
+
+void vm_dirty_log_stop(struct vm *vm)
+{
+	/* Dropping the flag cannot fail for a slot KVM took with it. */
+	(void)vm_map_memory(vm, 0);
+	guest_mem_dirty_log_stop(&vm->mem);
 }
 
 int vm_create_kvm(struct vm *vm)
@@ -180,7 +219,7 @@ int vm_create_kvm(struct vm *vm)
 	ret = kvm_create_pit2(vm->vm_fd, &(struct kvm_pit_config){ .flags = KVM_PIT_SPEAKER_DUMMY });
 	if (ret < 0)
 		return ret;
-	ret = vm_map_memory(vm);
+	ret = vm_map_memory(vm, 0);
 	if (ret < 0)
 		return ret;
 
@@ -237,6 +276,7 @@ void vm_pause(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->state_lock);
 	__atomic_store_n(&vm->pause_count, vm->pause_count + 1, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&vm->state_cond);	/* wakes a throttled vCPU's sleep */
 	pthread_mutex_unlock(&vm->state_lock);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i].thread_started)
@@ -295,7 +335,7 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 	if (ret < 0)
 		return ret;
 	if (vm->cfg.control_path != NULL) {
-		ret = control_start(&vm->control, vm, vm->cfg.control_path);
+		ret = control_start(&vm->control, vm, vm->cfg.control_path, &vm->cfg.migration);
 		if (ret < 0)
 			return ret;
 	}

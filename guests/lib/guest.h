@@ -38,6 +38,11 @@ __attribute__((noreturn)) void guest_exit(uint8_t status);
  * below 4 GiB, from the loader's memory map (0 if there is no Multiboot information). */
 uint64_t multiboot_ram_top(void);
 
+/* For Multiboot guests: the end of the highest thing the loader left for the kernel (the
+ * information, command line, modules, memory map, loader name), 0 without Multiboot.  Some
+ * loaders (QEMU's -kernel) put them just above the image. */
+uint64_t multiboot_loader_end(void);
+
 /* For Multiboot guests: the number after "KEY=" on the command line, or fallback. */
 unsigned long cmdline_value(const char *key, unsigned long fallback);
 

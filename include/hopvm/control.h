@@ -1,6 +1,7 @@
 /* The control socket: `hopvm run --control PATH` serves one JSON object per line on a unix
  * socket, a request {"cmd": ...} answered by {"ok": true, ...} or {"error": "..."}, so scripts
- * and `hopvm ctl` can drive a running VM.  Commands: status, pause, resume, migrate (to a file, for now), quit.
+ * and `hopvm ctl` can drive a running VM.  Commands: status, pause, resume, quit, migrate,
+ * migrate-status, migrate-cancel (the README describes each with its arguments).
  *
  * One client at a time; each request line is at most CONTROL_MAX_LINE bytes.  The socket file
  * is removed when the VM ends. */
@@ -10,6 +11,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "hopvm/migration.h"
 
 #define CONTROL_MAX_LINE 4096
 
@@ -22,10 +25,14 @@ struct control {
 	pthread_t thread;
 	bool running;
 	bool paused;		/* by a "pause" request, until "resume" */
+	struct migration migration;	/* the last live migration, or none */
+	struct migration_params defaults;	/* from the command line */
 };
 
-/* Binds the socket (replacing a stale one nobody listens on) and starts serving. */
-int control_start(struct control *ctl, struct vm *vm, const char *path)
+/* Binds the socket (replacing a stale one nobody listens on) and starts serving; migrations
+ * it starts use defaults unless the request says otherwise. */
+int control_start(struct control *ctl, struct vm *vm, const char *path,
+		  const struct migration_params *defaults)
 	__attribute__((warn_unused_result));
 void control_stop(struct control *ctl);
 

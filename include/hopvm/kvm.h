@@ -31,6 +31,8 @@ int kvm_create_vcpu(int vm_fd, unsigned id);
 int kvm_create_irqchip(int vm_fd);
 int kvm_create_pit2(int vm_fd, const struct kvm_pit_config *config);
 int kvm_irq_line(int vm_fd, unsigned irq, int level);
+/* Copies the slot's dirty bitmap and clears it (and write-protects the pages again). */
+int kvm_get_dirty_log(int vm_fd, struct kvm_dirty_log *log);
 
 /* vCPU ioctls.  kvm_run() returns -EINTR quietly (a signal asked the vCPU to look up), and
  * -EAGAIN (an AP left its wait-for-SIPI state: run it again). */

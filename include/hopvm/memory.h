@@ -37,6 +37,9 @@ struct guest_mem {
 	uint64_t ram_size;
 	bool owns_mapping;	/* false when built over a caller's buffer (unit tests) */
 	enum guest_mem_backing backing;
+	/* While migration logs dirty pages: a bit per page of each region for hopvm's own writes
+	 * into guest RAM, which KVM's dirty log does not see.  NULL otherwise. */
+	uint64_t *dirty[MEM_MAX_REGIONS];
 };
 
 /* Maps ram_size bytes of anonymous memory and lays it out around the MMIO hole.
@@ -56,6 +59,23 @@ void guest_mem_free(struct guest_mem *mem);
 
 /* The host address of [gpa, gpa + len), or NULL unless the whole range lies in one region. */
 void *guest_mem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* Pages in region r, and words in a bitmap with a bit for each (KVM's dirty log layout). */
+uint64_t guest_region_pages(const struct guest_region *r);
+uint64_t guest_region_bitmap_words(const struct guest_region *r);
+
+/* Starts and stops recording hopvm's own writes into guest RAM (guest_mem_write(),
+ * guest_mem_zero(), guest_mem_mark_dirty()).  Stopping drops what was recorded. */
+int guest_mem_dirty_log_start(struct guest_mem *mem) __attribute__((warn_unused_result));
+void guest_mem_dirty_log_stop(struct guest_mem *mem);
+
+/* Records a write of [gpa, gpa + len) that hopvm made through a guest_mem_ptr() pointer.  Safe
+ * from any thread; does nothing while no log runs. */
+void guest_mem_mark_dirty(struct guest_mem *mem, uint64_t gpa, uint64_t len);
+
+/* ORs the pages of region r that hopvm wrote since the last call into bitmap (one bit per
+ * page of the region) and forgets them. */
+void guest_mem_dirty_collect(struct guest_mem *mem, unsigned r, uint64_t *bitmap);
 
 /* Copies into guest memory; -EFAULT if the range is not wholly RAM. */
 int guest_mem_write(struct guest_mem *mem, uint64_t gpa, const void *src, uint64_t len)

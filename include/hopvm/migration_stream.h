@@ -53,6 +53,7 @@ enum mig_section_type {
 	MIG_SECTION_CLOCK = 5,
 	MIG_SECTION_DEVICE = 6,
 	MIG_SECTION_END = 7,
+	MIG_SECTION_SYNC = 8,	/* empty: "tell me when you have read this far" (live only) */
 };
 
 enum mig_page_kind {
@@ -147,8 +148,27 @@ void mig_hash_update(struct mig_hash *h, const void *data, size_t len);
 uint64_t mig_hash_digest(const struct mig_hash *h);
 uint64_t mig_hash64(const void *data, size_t len, uint64_t seed);
 
-/* The hash of one 4 KiB page: XXH64 of its bytes with its page number (gpa / 4096) as seed. */
+/* The hash of one 4 KiB page: 0 for a page of zeros (so fresh RAM hashes to 0), else XXH64 of
+ * its bytes with its page number (gpa / 4096) as seed, or 1 where that is 0. */
 uint64_t mig_page_hash(uint64_t gpn, const void *page);
+
+/* The RAM hash kept page by page: the hash of each page as last sent (or received) and their
+ * sum, which is mig_ram_hash() of the receiver's RAM if it started all zero.  The sender
+ * cannot hash RAM while the guest runs, and neither side can afford to hash all of it while
+ * the guest is stopped. */
+struct mig_ram_hashes {
+	const struct guest_mem *mem;
+	uint64_t *hashes;	/* by page index: the pages of region 0, then region 1 */
+	uint64_t sum;
+};
+
+int mig_ram_hashes_init(struct mig_ram_hashes *h, const struct guest_mem *mem)
+	__attribute__((warn_unused_result));
+/* Records page gpn's new hash (a gpn outside mem is ignored: callers check it first). */
+void mig_ram_hashes_set(struct mig_ram_hashes *h, uint64_t gpn, uint64_t hash);
+/* True if page gpn was last recorded as all zero (or never recorded). */
+bool mig_ram_hashes_zero(const struct mig_ram_hashes *h, uint64_t gpn);
+void mig_ram_hashes_free(struct mig_ram_hashes *h);
 
 /* The hash of all guest RAM: the sum, modulo 2^64, of mig_page_hash() over every page of every
  * region.  A sum so that a sender can keep it up to date page by page as it sends (subtract a
@@ -177,6 +197,7 @@ struct mig_writer {
 	bool ended;
 	uint64_t pages_data;
 	uint64_t pages_zero;
+	struct mig_ram_hashes *sent;	/* if set, mig_write_ram() records what it sends */
 };
 
 void mig_writer_init(struct mig_writer *w, mig_write_fn write, void *ctx);
@@ -206,6 +227,9 @@ int mig_write_clock(struct mig_writer *w, const struct mig_blob *clock)
 int mig_write_device(struct mig_writer *w, const char *name, const struct mig_blob *state)
 	__attribute__((warn_unused_result));
 
+/* A SYNC section: the live source asks the destination to say when it has read this far. */
+int mig_write_sync(struct mig_writer *w) __attribute__((warn_unused_result));
+
 /* The END section: the checksum of everything written so far and ram_hash, which the caller
  * computes with mig_ram_hash() (or keeps up to date with mig_page_hash()) after the last page
  * was sent, with the guest stopped. */
@@ -227,6 +251,11 @@ struct mig_reader {
 	struct mig_hash checksum;
 	struct mig_machine source;	/* the header's machine, after mig_read_header() */
 	bool header_done;
+	/* Called with each section's type as it starts, everything before it being in guest RAM
+	 * (a live destination answers SYNC sections there); NULL for none.  A negative return
+	 * refuses the stream. */
+	int (*on_section)(void *ctx, uint32_t type);
+	void *section_ctx;
 	/* Private: where parsing is, for messages. */
 	unsigned phase;
 	uint64_t section_index;		/* sections are numbered from 0 in stream order */
@@ -249,6 +278,10 @@ enum mig_read_flags {
 	/* The stream must end right after END (a file or a buffer; not a socket that carries the
 	 * destination's answer next). */
 	MIG_READ_REQUIRE_EOF = 1 << 0,
+	/* mem was all zero before the stream: END's RAM hash is checked against the hashes of the
+	 * pages as they arrived (struct mig_ram_hashes) instead of by reading all of RAM, which
+	 * would add to the guest's downtime. */
+	MIG_READ_FRESH_RAM = 1 << 1,
 };
 
 /* Reads the sections up to and including END: RAM pages into mem (whose size must be the

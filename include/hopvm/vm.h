@@ -40,6 +40,8 @@ enum hopvm_exit_status {
 struct vcpu;
 
 #define VM_MMIO_LOG_PAGES 32
+/* A throttled vCPU runs this long between two sleeps. */
+#define VM_THROTTLE_SLICE_NS 10000000ULL
 
 struct vm_config {
 	uint64_t ram_size;
@@ -50,6 +52,7 @@ struct vm_config {
 	int console_fd;		/* where COM1's output goes */
 	int input_fd;		/* what COM1 receives, or -1 */
 	const char *control_path;	/* the control socket, or NULL */
+	struct migration_params migration;	/* defaults for migrations it starts */
 };
 
 struct vm {
@@ -83,6 +86,7 @@ struct vm {
 	unsigned pause_count;	/* vm_pause() calls not yet matched by vm_resume() */
 	unsigned nr_running;	/* vCPU threads that have not ended */
 	unsigned nr_paused;	/* vCPU threads waiting in vcpu_wait_while_paused() */
+	unsigned throttle_pct;	/* auto-converge: the share of time a kicked vCPU sleeps */
 
 	/* --verbose logs each unmapped port (per direction) and MMIO page once. */
 	uint64_t unmapped_ports_logged[2 * 65536 / 64];
@@ -124,6 +128,15 @@ int vm_start(struct vm *vm, const struct boot_info *info) __attribute__((warn_un
  * Meanwhile, once a second, it stops a VM whose every vCPU is halted with interrupts off
  * (or never started): nothing could wake it (HOPVM_EXIT_GUEST_HALTED). */
 int vm_wait(struct vm *vm);
+
+/* Dirty page tracking for live migration: KVM's dirty log on every memory slot plus the
+ * pages hopvm itself writes.  vm_dirty_log_collect() ORs into bitmap (a bit per page of the
+ * region, guest_region_bitmap_words() words) the region's pages written since the last
+ * collection (or the start) and starts afresh. */
+int vm_dirty_log_start(struct vm *vm) __attribute__((warn_unused_result));
+int vm_dirty_log_collect(struct vm *vm, unsigned region, uint64_t *bitmap)
+	__attribute__((warn_unused_result));
+void vm_dirty_log_stop(struct vm *vm);
 
 void vm_destroy(struct vm *vm);
 

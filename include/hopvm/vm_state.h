@@ -14,7 +14,18 @@ void vm_state_describe(const struct vm *vm, struct mig_machine *machine);
 /* Header, every page of RAM, each vCPU, the irqchip, PIT, clock, each device, END. */
 int vm_state_write(struct vm *vm, struct mig_writer *w) __attribute__((warn_unused_result));
 
-/* Reads a whole stream (refusing another machine at its header) and loads it into vm. */
-int vm_state_read(struct vm *vm, struct mig_reader *r) __attribute__((warn_unused_result));
+/* What follows RAM in a stream: each vCPU, the irqchip, PIT, clock and each device. */
+int vm_state_write_cpus_and_devices(struct vm *vm, struct mig_writer *w)
+	__attribute__((warn_unused_result));
+
+/* Reads a whole stream (refusing another machine at its header) and loads it into vm; flags
+ * as mig_read_sections() takes them. */
+int vm_state_read(struct vm *vm, struct mig_reader *r, unsigned flags)
+	__attribute__((warn_unused_result));
+
+/* The two halves of vm_state_read(), for a destination that answers the header first. */
+int vm_state_read_header(struct vm *vm, struct mig_reader *r) __attribute__((warn_unused_result));
+int vm_state_read_rest(struct vm *vm, struct mig_reader *r, unsigned flags)
+	__attribute__((warn_unused_result));
 
 #endif

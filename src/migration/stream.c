@@ -33,7 +33,7 @@ const char *mig_section_name(uint32_t type)
 		[MIG_SECTION_RAM] = "RAM",	   [MIG_SECTION_VCPU] = "VCPU",
 		[MIG_SECTION_IRQCHIP] = "IRQCHIP", [MIG_SECTION_PIT] = "PIT",
 		[MIG_SECTION_CLOCK] = "CLOCK",	   [MIG_SECTION_DEVICE] = "DEVICE",
-		[MIG_SECTION_END] = "END",
+		[MIG_SECTION_END] = "END",	   [MIG_SECTION_SYNC] = "SYNC",
 	};
 
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : NULL;
@@ -72,6 +72,10 @@ void mig_section_bounds(uint32_t type, uint64_t *min, uint64_t *max)
 	case MIG_SECTION_DEVICE:
 		*min = 1 + 1 + 4;
 		*max = 1 + MIG_DEVICE_NAME_MAX + 4 + MIG_DEVICE_STATE_MAX;
+		break;
+	case MIG_SECTION_SYNC:
+		*min = 0;
+		*max = 0;
 		break;
 	default:	/* END */
 		*min = MIG_END_PAYLOAD_SIZE;

@@ -19,6 +19,7 @@ struct load {
 	uint64_t *vcpu_seen;
 	uint64_t irqchip_seen, pit_seen, clock_seen;
 	uint64_t device_seen[MIG_MAX_DEVICES];
+	struct mig_ram_hashes *received;	/* with MIG_READ_FRESH_RAM */
 };
 
 static int take_u32(struct mig_reader *r, uint32_t *v, const char *what)
@@ -67,13 +68,20 @@ static int read_ram(struct load *ld)
 			return mig_refuse(r, -EBADMSG, off, "page 0x%" PRIx64 " lies outside guest "
 					  "RAM", gpn);
 		if (entry[8] == MIG_PAGE_ZERO) {
-			memset(dst, 0, MEM_PAGE_SIZE);
+			/* Fresh RAM is zero already: writing it would only allocate host memory
+			 * (and take time the guest's downtime may be waiting on). */
+			if (ld->received == NULL || !mig_ram_hashes_zero(ld->received, gpn))
+				memset(dst, 0, MEM_PAGE_SIZE);
+			if (ld->received != NULL)
+				mig_ram_hashes_set(ld->received, gpn, 0);
 			ld->st->pages_zero++;
 		} else if (entry[8] == MIG_PAGE_DATA) {
 			/* Straight into guest RAM: nothing runs there until END checks out. */
 			ret = mig_take(r, dst, MEM_PAGE_SIZE, "page data");
 			if (ret < 0)
 				return ret;
+			if (ld->received != NULL)
+				mig_ram_hashes_set(ld->received, gpn, mig_page_hash(gpn, dst));
 			ld->st->pages_data++;
 		} else {
 			return mig_refuse(r, -EBADMSG, off + 8, "page 0x%" PRIx64 " has kind %u "
@@ -270,8 +278,8 @@ static int read_end(struct load *ld, unsigned flags)
 			return err_set(-EBADMSG, "migration stream: data after the END section at "
 				       "offset %" PRIu64, r->offset);
 	}
-	/* Last, as it reads all of guest RAM. */
-	hash = mig_ram_hash(ld->mem);
+	/* Last, as it may read all of guest RAM. */
+	hash = ld->received != NULL ? ld->received->sum : mig_ram_hash(ld->mem);
 	if (le64_get(end + 8) != hash)
 		return mig_refuse(r, -EBADMSG, off + 8, "RAM hash mismatch: guest RAM hashes to "
 				  "0x%016" PRIx64 " after loading, the source's hashed to 0x%016"
@@ -312,6 +320,11 @@ static int read_section(struct load *ld, unsigned flags, bool *end)
 	if (type != MIG_SECTION_END)
 		mig_hash_update(&r->checksum, hdr, sizeof(hdr));
 	r->section_left = len;
+	if (r->on_section != NULL) {
+		ret = r->on_section(r->section_ctx, type);
+		if (ret < 0)
+			return ret;
+	}
 
 	switch (type) {
 	case MIG_SECTION_RAM:
@@ -334,6 +347,8 @@ static int read_section(struct load *ld, unsigned flags, bool *end)
 		break;
 	case MIG_SECTION_DEVICE:
 		ret = read_device(ld);
+		break;
+	case MIG_SECTION_SYNC:	/* nothing to read: on_section() did what there is to do */
 		break;
 	default:
 		*end = true;
@@ -360,6 +375,7 @@ int mig_read_sections(struct mig_reader *r, struct guest_mem *mem, struct mig_st
 		      unsigned flags)
 {
 	struct load ld = { .r = r, .mem = mem, .st = st };
+	struct mig_ram_hashes received = { NULL, NULL, 0 };
 	bool end = false;
 	int ret = 0;
 
@@ -375,9 +391,14 @@ int mig_read_sections(struct mig_reader *r, struct guest_mem *mem, struct mig_st
 	if (st->vcpus == NULL || ld.vcpu_seen == NULL)
 		ret = err_set(-ENOMEM, "migration stream: out of memory");
 	st->nr_vcpus = r->source.nr_vcpus;
+	if (ret == 0 && (flags & MIG_READ_FRESH_RAM)) {
+		ret = mig_ram_hashes_init(&received, mem);
+		ld.received = &received;
+	}
 	while (ret == 0 && !end)
 		ret = read_section(&ld, flags, &end);
 	free(ld.vcpu_seen);
+	mig_ram_hashes_free(&received);
 	r->phase = MIG_PHASE_DONE;
 	if (ret < 0) {
 		mig_state_free(st);

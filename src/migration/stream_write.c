@@ -161,6 +161,8 @@ int mig_write_ram(struct mig_writer *w, const struct guest_mem *mem, const uint6
 		if (ret < 0)
 			break;
 		if (kinds[i] == MIG_PAGE_ZERO) {
+			if (w->sent != NULL)
+				mig_ram_hashes_set(w->sent, gpns[i], 0);
 			w->pages_zero++;
 			continue;
 		}
@@ -168,6 +170,8 @@ int mig_write_ram(struct mig_writer *w, const struct guest_mem *mem, const uint6
 		 * the sink see the same bytes.  A page that changed since the zero check above
 		 * is sent as it is now; it is dirty, so a later round sends it again. */
 		memcpy(page, mig_page_ptr(mem, gpns[i]), MEM_PAGE_SIZE);
+		if (w->sent != NULL)
+			mig_ram_hashes_set(w->sent, gpns[i], mig_page_hash(gpns[i], page));
 		ret = emit(w, page, MEM_PAGE_SIZE, true);
 		w->pages_data++;
 	}
@@ -309,6 +313,13 @@ int mig_write_device(struct mig_writer *w, const char *name, const struct mig_bl
 	if (ret == 0 && state->len > 0)
 		ret = emit(w, state->data, state->len, true);
 	return ret;
+}
+
+int mig_write_sync(struct mig_writer *w)
+{
+	int ret = check_body(w);
+
+	return ret < 0 ? ret : emit_section_header(w, MIG_SECTION_SYNC, 0);
 }
 
 int mig_write_end(struct mig_writer *w, uint64_t ram_hash)

@@ -14,8 +14,10 @@
 #include "hopvm/vm_state.h"
 
 /* The MSRs a guest's state lives in, in restore order; those KVM does not list are skipped. */
+#define MSR_IA32_TSC 0x10
+
 static const uint32_t saved_msrs[] = {
-	0x10,		/* IA32_TSC, before the deadline */
+	MSR_IA32_TSC,	/* before the deadline */
 	0x3b,		/* IA32_TSC_ADJUST */
 	0x174, 0x175, 0x176,	/* SYSENTER_CS, _ESP, _EIP */
 	0x1a0,		/* IA32_MISC_ENABLE */
@@ -173,6 +175,33 @@ static const void *blob_as(const struct mig_blob *b, size_t size, unsigned vcpu,
 	return b->data;
 }
 
+/* KVM takes a host's write of a TSC value within a second of what it expects (the last value
+ * written plus the time since) for an attempt to synchronise the vCPUs' TSCs, and keeps its
+ * old offset instead: a guest restored into a VM about as old as the guest would find its TSC
+ * gone back.  So the first vCPU's TSC is first set far away, which makes the real value a
+ * deliberate change; the other vCPUs' values, a moment apart, then synchronise with it, as
+ * they should. */
+static int vcpu_tsc_unsync(struct vcpu *vcpu, const struct kvm_msrs *msrs)
+{
+	struct {
+		uint32_t nmsrs, pad;
+		struct kvm_msr_entry entry;
+	} far = { .nmsrs = 1 };
+	int ret;
+
+	if (vcpu->id != 0)
+		return 0;
+	for (uint32_t i = 0; i < msrs->nmsrs; i++) {
+		if (msrs->entries[i].index != MSR_IA32_TSC)
+			continue;
+		far.entry.index = MSR_IA32_TSC;
+		far.entry.data = msrs->entries[i].data ^ (1ULL << 62);
+		ret = kvm_set_msrs(vcpu->fd, (const struct kvm_msrs *)&far);
+		return ret < 0 ? ret : 0;
+	}
+	return 0;
+}
+
 static int vcpu_state_load(struct vcpu *vcpu, const struct mig_vcpu_state *st)
 {
 	const struct mig_blob *b = st->blobs;
@@ -204,6 +233,7 @@ static int vcpu_state_load(struct vcpu *vcpu, const struct mig_vcpu_state *st)
 	    (((const struct kvm_xcrs *)xcrs)->nr_xcrs > 0 &&
 	     (ret = kvm_set_xcrs(vcpu->fd, xcrs)) < 0) ||
 	    (ret = kvm_set_lapic(vcpu->fd, lapic)) < 0 ||
+	    (ret = vcpu_tsc_unsync(vcpu, msrs)) < 0 ||
 	    (ret = nr_msrs = kvm_set_msrs(vcpu->fd, msrs)) < 0 ||
 	    (ret = kvm_set_debugregs(vcpu->fd, dregs)) < 0 ||
 	    (ret = kvm_set_vcpu_events(vcpu->fd, events)) < 0)
@@ -295,18 +325,13 @@ static int write_devices(struct vm *vm, struct mig_writer *w)
 	return 0;
 }
 
-int vm_state_write(struct vm *vm, struct mig_writer *w)
+int vm_state_write_cpus_and_devices(struct vm *vm, struct mig_writer *w)
 {
-	struct mig_machine machine;
 	struct kvm_msrs *msrs;
 	int ret = msr_list(vm, &msrs);
 
 	if (ret < 0)
 		return ret;
-	vm_state_describe(vm, &machine);
-	ret = mig_write_header(w, &machine);
-	if (ret == 0)
-		ret = write_ram(vm, w);
 	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++) {
 		struct mig_vcpu_state st;
 
@@ -320,6 +345,20 @@ int vm_state_write(struct vm *vm, struct mig_writer *w)
 		ret = write_vm_level(vm, w);
 	if (ret == 0)
 		ret = write_devices(vm, w);
+	return ret;
+}
+
+int vm_state_write(struct vm *vm, struct mig_writer *w)
+{
+	struct mig_machine machine;
+	int ret;
+
+	vm_state_describe(vm, &machine);
+	ret = mig_write_header(w, &machine);
+	if (ret == 0)
+		ret = write_ram(vm, w);
+	if (ret == 0)
+		ret = vm_state_write_cpus_and_devices(vm, w);
 	if (ret == 0)
 		ret = mig_write_end(w, mig_ram_hash(&vm->mem));
 	return ret;
@@ -374,17 +413,19 @@ static int load_devices(struct vm *vm, const struct mig_reader *r, const struct 
 	return 0;
 }
 
-int vm_state_read(struct vm *vm, struct mig_reader *r)
+int vm_state_read_header(struct vm *vm, struct mig_reader *r)
 {
 	struct mig_machine local;
-	struct mig_state st;
-	int ret;
 
 	vm_state_describe(vm, &local);
-	ret = mig_read_header(r, &local);
-	if (ret < 0)
-		return ret;
-	ret = mig_read_sections(r, &vm->mem, &st, 0);
+	return mig_read_header(r, &local);
+}
+
+int vm_state_read_rest(struct vm *vm, struct mig_reader *r, unsigned flags)
+{
+	struct mig_state st;
+	int ret = mig_read_sections(r, &vm->mem, &st, flags);
+
 	if (ret < 0)
 		return ret;
 	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
@@ -395,4 +436,11 @@ int vm_state_read(struct vm *vm, struct mig_reader *r)
 		ret = load_devices(vm, r, &st);
 	mig_state_free(&st);
 	return ret;
+}
+
+int vm_state_read(struct vm *vm, struct mig_reader *r, unsigned flags)
+{
+	int ret = vm_state_read_header(vm, r);
+
+	return ret < 0 ? ret : vm_state_read_rest(vm, r, flags);
 }

@@ -84,21 +84,42 @@ static void test_control_answers(void **state)
 {
 	static struct vm vm;
 	struct control ctl = { .vm = &vm };
-	char reply[512];
+	char reply[1024];
 
 	(void)state;
+	migration_init(&ctl.migration, &vm);
+	migration_params_default(&ctl.defaults);
 	vm.cfg.nr_vcpus = 2;
 	vm.cfg.ram_size = 64ULL << 20;
 	control_handle(&ctl, "{\"cmd\": \"status\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"ok\": true, \"state\": \"running\", \"vcpus\": 2, "
-			    "\"mem_bytes\": 67108864}");
+			    "\"mem_bytes\": 67108864, \"migration\": \"none\"}");
 	control_handle(&ctl, "{\"cmd\": \"fly\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"unknown command 'fly' (status, pause, resume, "
-			    "migrate, quit)\"}");
-	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"tcp:host:1\"}", reply,
+			    "quit, migrate, migrate-status, migrate-cancel)\"}");
+	control_handle(&ctl, "{\"cmd\": \"migrate\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"migrate needs a \\\"target\\\": "
+			    "tcp:HOST:PORT or file:PATH\"}");
+	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"udp:host:1\"}", reply,
 		       sizeof(reply));
-	assert_string_equal(reply, "{\"error\": \"migrate needs a \\\"target\\\" of the form "
-			    "file:PATH\"}");
+	assert_string_equal(reply, "{\"error\": \"'udp:host:1' is neither file:PATH nor "
+			    "tcp:HOST:PORT\"}");
+	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"tcp:h:1\", "
+		       "\"max_downtime_ms\": -5}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"\\\"max_downtime_ms\\\" must be a whole "
+			    "number from 0 to 60000\"}");
+	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"tcp:h:1\", "
+		       "\"max_bandwidth\": \"fast\"}", reply, sizeof(reply));
+	assert_non_null(strstr(reply, "must be a rate such as 100M"));
+	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"tcp:h:1\", "
+		       "\"auto_converge\": 1}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"\\\"auto_converge\\\" must be true or "
+			    "false\"}");
+	control_handle(&ctl, "{\"cmd\": \"migrate-status\"}", reply, sizeof(reply));
+	assert_non_null(strstr(reply, "{\"ok\": true, \"phase\": \"none\", \"target\": \"\", "
+			       "\"round\": 0, "));
+	control_handle(&ctl, "{\"cmd\": \"migrate-cancel\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"no migration is running\"}");
 	control_handle(&ctl, "{\"command\": \"status\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"the request has no \\\"cmd\\\" string\"}");
 	control_handle(&ctl, "status", reply, sizeof(reply));

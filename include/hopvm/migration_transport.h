@@ -1,0 +1,96 @@
+/* Where a migration goes and how its bytes travel: target addresses (file:PATH,
+ * tcp:HOST:PORT), TCP connections with timeouts, a buffered and optionally rate-limited socket
+ * for the stream, and the destination's short replies to the source.
+ *
+ * The conversation on a TCP connection (the README's "Live migration" section shows it too):
+ *   source -> destination   the stream's header (the machine the guest needs)
+ *   destination -> source   REPLY_ACCEPT, or REPLY_REFUSE with the reason; nothing more
+ *   source -> destination   the rest of the stream: RAM, state, END; after each pass over
+ *                           RAM a SYNC section, which the destination answers with
+ *                           REPLY_SYNCED once it has read it (so the source's bandwidth
+ *                           counts the destination's pace, and nothing waits in buffers
+ *                           when the guest stops)
+ *   destination -> source   REPLY_RUNNING once all is loaded (the guest now runs there), or
+ *                           REPLY_FAILED with the reason (the source runs the guest on)
+ * A reply is "HVMR", u32 kind, u32 message length (at most MIG_REPLY_MAX), the message. */
+#ifndef HOPVM_MIGRATION_TRANSPORT_H
+#define HOPVM_MIGRATION_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define MIG_TARGET_HOST_MAX 255
+#define MIG_TARGET_PATH_MAX 4095
+#define MIG_REPLY_MAX 1024
+
+enum mig_target_kind {
+	MIG_TARGET_FILE,
+	MIG_TARGET_TCP,
+};
+
+struct mig_target {
+	enum mig_target_kind kind;
+	char path[MIG_TARGET_PATH_MAX + 1];	/* file */
+	char host[MIG_TARGET_HOST_MAX + 1];	/* tcp: a name, IPv4 or IPv6 address ([] removed) */
+	char port[6];				/* tcp: 1..65535 */
+};
+
+/* file:PATH or tcp:HOST:PORT (an IPv6 HOST in brackets, tcp:[::1]:4444); -EINVAL with a
+ * message saying what is wrong. */
+int mig_target_parse(const char *text, struct mig_target *t) __attribute__((warn_unused_result));
+
+/* Connects within timeout_ms; the socket then times out sends and receives after
+ * io_timeout_ms, so a dead peer or a cut link cannot hang a migration. */
+int mig_tcp_connect(const struct mig_target *t, unsigned timeout_ms, unsigned io_timeout_ms)
+	__attribute__((warn_unused_result));
+
+/* Listens on the target's address; returns the listening socket. */
+int mig_tcp_listen(const struct mig_target *t) __attribute__((warn_unused_result));
+
+/* Accepts one connection (waiting as long as it takes) and sets its I/O timeout. */
+int mig_tcp_accept(int listen_fd, unsigned io_timeout_ms) __attribute__((warn_unused_result));
+
+/* A socket with a send buffer (so the stream's small pieces go out in large writes), a receive
+ * buffer, and an optional send rate limit. */
+struct mig_sock {
+	int fd;
+	uint8_t *out;
+	size_t out_used;
+	uint8_t *in;
+	size_t in_pos, in_len;
+	uint64_t max_bandwidth;	/* bytes per second, 0 for no limit */
+	uint64_t sent;		/* bytes handed to the kernel */
+	double pace_start;	/* seconds (CLOCK_MONOTONIC) when the limit was last set */
+	uint64_t pace_sent;	/* sent at pace_start */
+};
+
+int mig_sock_init(struct mig_sock *s, int fd) __attribute__((warn_unused_result));
+void mig_sock_set_bandwidth(struct mig_sock *s, uint64_t bytes_per_second);
+/* mig_write_fn and mig_read_fn over a struct mig_sock (ctx). */
+int mig_sock_write(void *ctx, const void *buf, size_t len);
+ssize_t mig_sock_read(void *ctx, void *buf, size_t len);
+int mig_sock_flush(struct mig_sock *s) __attribute__((warn_unused_result));
+/* Frees the buffers and closes the socket. */
+void mig_sock_close(struct mig_sock *s);
+
+enum mig_reply_kind {
+	MIG_REPLY_ACCEPT = 1,
+	MIG_REPLY_REFUSE = 2,
+	MIG_REPLY_RUNNING = 3,
+	MIG_REPLY_FAILED = 4,
+	MIG_REPLY_SYNCED = 5,
+};
+
+/* Sends a reply and flushes; the destination often cannot do anything about a failure. */
+int mig_reply_send(struct mig_sock *s, enum mig_reply_kind kind, const char *message);
+/* Reads one reply: its kind and message (NUL-terminated, unprintable bytes replaced).  A
+ * malformed reply is -EBADMSG, a connection the peer closed -ECONNABORTED, one it reset
+ * -ECONNRESET (it closed with bytes unread), a timeout -ETIMEDOUT. */
+int mig_reply_recv(struct mig_sock *s, enum mig_reply_kind *kind, char *message, size_t len)
+	__attribute__((warn_unused_result));
+
+double mig_now(void);
+
+#endif

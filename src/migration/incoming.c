@@ -1,0 +1,150 @@
+/* The destination's side of a migration, and the statistics' JSON form. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hopvm/error.h"
+#include "hopvm/json.h"
+#include "hopvm/migration.h"
+#include "hopvm/vm.h"
+#include "hopvm/vm_state.h"
+
+/* For the failure tests only, HOPVM_MIGRATION_FAULT makes the destination fail on purpose:
+ *   die-in-stop-and-copy  vanish when the first vCPU's state arrives (END unread)
+ *   die-after-end         vanish after a good END, without a word to the source
+ *   fail-after-end        report a failure to the source after a good END */
+static const char *fault(void)
+{
+	const char *f = getenv("HOPVM_MIGRATION_FAULT");
+
+	return f != NULL ? f : "";
+}
+
+static int incoming_file(struct vm *vm, const char *path)
+{
+	struct mig_reader r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return err_set(-errno, "cannot open %s: %s", path, strerror(errno));
+	mig_reader_init(&r, mig_fd_read, &fd);
+	ret = vm_state_read(vm, &r, MIG_READ_REQUIRE_EOF | MIG_READ_FRESH_RAM);
+	close(fd);
+	return ret;
+}
+
+static int on_section(void *ctx, uint32_t type)
+{
+	int ret;
+
+	if (type == MIG_SECTION_VCPU && strcmp(fault(), "die-in-stop-and-copy") == 0)
+		_exit(HOPVM_EXIT_ERROR);
+	if (type != MIG_SECTION_SYNC)
+		return 0;
+	ret = mig_reply_send(ctx, MIG_REPLY_SYNCED, NULL);
+	if (ret < 0)
+		return err_set(ret, "cannot answer the source: %s", strerror(-ret));
+	return 0;
+}
+
+/* The conversation of migration_transport.h, destination side. */
+static int incoming_stream(struct vm *vm, struct mig_sock *sock)
+{
+	struct mig_reader r;
+	double start = mig_now();
+	int ret;
+
+	mig_reader_init(&r, mig_sock_read, sock);
+	r.on_section = on_section;
+	r.section_ctx = sock;
+	ret = vm_state_read_header(vm, &r);
+	if (ret < 0) {
+		/* The source learns why; a stream too broken to read gets the same answer. */
+		(void)mig_reply_send(sock, MIG_REPLY_REFUSE, err_msg());
+		return ret;
+	}
+	ret = mig_reply_send(sock, MIG_REPLY_ACCEPT, NULL);
+	if (ret < 0)
+		return err_set(ret, "the source hung up after the header: %s", strerror(-ret));
+	ret = vm_state_read_rest(vm, &r, MIG_READ_FRESH_RAM);
+	if (ret == 0 && strcmp(fault(), "die-after-end") == 0)
+		_exit(HOPVM_EXIT_ERROR);
+	if (ret == 0 && strcmp(fault(), "fail-after-end") == 0)
+		ret = err_set(-EIO, "failing on purpose (HOPVM_MIGRATION_FAULT=fail-after-end)");
+	if (ret < 0) {
+		(void)mig_reply_send(sock, MIG_REPLY_FAILED, err_msg());
+		return ret;
+	}
+	/* If the source is gone by now it never learns the guest runs here, and keeps its copy
+	 * paused: one running copy either way. */
+	(void)mig_reply_send(sock, MIG_REPLY_RUNNING, NULL);
+	if (vm->cfg.verbose)
+		fprintf(stderr, "hopvm: received the guest: %.1f MB in %.0f ms\n",
+			(double)r.offset / 1e6, (mig_now() - start) * 1e3);
+	return 0;
+}
+
+static int incoming_tcp(struct vm *vm, const struct mig_target *t)
+{
+	struct mig_sock sock;
+	int listen_fd = mig_tcp_listen(t), fd, ret;
+
+	if (listen_fd < 0)
+		return listen_fd;
+	fprintf(stderr, "hopvm: waiting for a migration on tcp:%s:%s\n", t->host, t->port);
+	fd = mig_tcp_accept(listen_fd, MIGRATION_DEFAULT_IO_TIMEOUT_MS);
+	close(listen_fd);
+	if (fd < 0)
+		return fd;
+	ret = mig_sock_init(&sock, fd);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	ret = incoming_stream(vm, &sock);
+	mig_sock_close(&sock);
+	return ret;
+}
+
+int migration_incoming(struct vm *vm, const char *spec)
+{
+	struct mig_target t;
+	int ret = mig_target_parse(spec, &t);
+
+	if (ret < 0)
+		return ret;
+	if (t.kind == MIG_TARGET_FILE)
+		return incoming_file(vm, t.path);
+	return incoming_tcp(vm, &t);
+}
+
+void migration_stats_json(const struct migration_stats *s, char *buf, size_t len)
+{
+	size_t n;
+
+	snprintf(buf, len, "\"phase\": \"%s\", \"target\": ", migration_phase_name(s->phase));
+	if (!json_append_string(buf, len, s->target))
+		return;
+	n = strlen(buf);
+	n += (size_t)snprintf(buf + n, len - n,
+			      ", \"round\": %u, \"pages_sent\": %llu, \"zero_pages\": %llu, "
+			      "\"bytes\": %llu, \"dirty_pages\": %llu, \"dirty_rate\": %llu, "
+			      "\"bandwidth\": %llu, \"expected_downtime_ms\": %.1f, "
+			      "\"throttle_pct\": %u, \"elapsed_ms\": %.1f",
+			      s->round, (unsigned long long)s->pages_sent,
+			      (unsigned long long)s->zero_pages, (unsigned long long)s->bytes,
+			      (unsigned long long)s->dirty_pages, (unsigned long long)s->dirty_rate,
+			      (unsigned long long)s->bandwidth, s->expected_downtime_ms,
+			      s->throttle_pct, s->elapsed_ms);
+	if (n < len && (s->phase == MIGRATION_COMPLETED || s->phase == MIGRATION_UNCONFIRMED))
+		n += (size_t)snprintf(buf + n, len - n, ", \"total_ms\": %.1f, \"downtime_ms\": %.1f",
+				      s->elapsed_ms, s->downtime_ms);
+	if (n + 16 < len && s->reason[0] != '\0') {
+		strcat(buf, ", \"reason\": ");
+		if (!json_append_string(buf, len, s->reason))
+			buf[n] = '\0';
+	}
+}

@@ -1,0 +1,587 @@
+/* The source's side of live migration: iterative pre-copy over TCP (see migration.h for the
+ * phases).  One thread per migration; the control socket reads its statistics meanwhile. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hopvm/error.h"
+#include "hopvm/migration.h"
+#include "hopvm/migration_stream.h"
+#include "hopvm/vcpu.h"
+#include "hopvm/vm.h"
+#include "hopvm/vm_state.h"
+
+/* A data page on the wire: its entry and its bytes. */
+#define PAGE_WIRE_BYTES (9 + MEM_PAGE_SIZE)
+/* Auto-converge: rounds that shrink the dirty set by less than a tenth, twice in a row, raise
+ * the throttle, first to 20 % and then by 10 points up to 99 %, as QEMU does. */
+#define THROTTLE_FIRST 20
+#define THROTTLE_STEP 10
+#define THROTTLE_MAX 99
+#define STALLED_ROUNDS 2
+
+static const char *const phase_names[] = {
+	[MIGRATION_NONE] = "none",
+	[MIGRATION_CONNECTING] = "connecting",
+	[MIGRATION_HANDSHAKE] = "handshake",
+	[MIGRATION_FIRST_PASS] = "first-pass",
+	[MIGRATION_ROUNDS] = "rounds",
+	[MIGRATION_STOP_AND_COPY] = "stop-and-copy",
+	[MIGRATION_CONFIRMING] = "confirming",
+	[MIGRATION_COMPLETED] = "completed",
+	[MIGRATION_FAILED] = "failed",
+	[MIGRATION_UNCONFIRMED] = "unconfirmed",
+};
+
+const char *migration_phase_name(enum migration_phase phase)
+{
+	return phase <= MIGRATION_UNCONFIRMED ? phase_names[phase] : "?";
+}
+
+void migration_params_default(struct migration_params *p)
+{
+	*p = (struct migration_params){
+		.max_downtime_ms = MIGRATION_DEFAULT_MAX_DOWNTIME_MS,
+		.max_bandwidth = 0,
+		.max_rounds = MIGRATION_DEFAULT_MAX_ROUNDS,
+		.auto_converge = true,
+		.io_timeout_ms = MIGRATION_DEFAULT_IO_TIMEOUT_MS,
+	};
+}
+
+void migration_init(struct migration *m, struct vm *vm)
+{
+	memset(m, 0, sizeof(*m));
+	m->vm = vm;
+	pthread_mutex_init(&m->lock, NULL);
+}
+
+/* One migration's working state, private to its thread. */
+struct sender {
+	struct migration *m;
+	struct vm *vm;
+	struct mig_sock sock;
+	struct mig_writer w;
+	struct mig_ram_hashes sent;
+	uint64_t *dirty[MEM_MAX_REGIONS];	/* pages still to send, per region */
+	bool dirty_logging, paused, end_sent;
+	double send_seconds;			/* spent sending pages, for the bandwidth */
+	uint64_t send_bytes;
+};
+
+static uint64_t wire_bytes(const struct sender *s)
+{
+	return s->sock.sent + s->sock.out_used;
+}
+
+static void update_stats(struct sender *s)
+{
+	struct migration *m = s->m;
+
+	pthread_mutex_lock(&m->lock);
+	m->stats.pages_sent = s->w.pages_data;
+	m->stats.zero_pages = s->w.pages_zero;
+	m->stats.bytes = wire_bytes(s);
+	m->stats.elapsed_ms = (mig_now() - m->start) * 1e3;
+	pthread_mutex_unlock(&m->lock);
+}
+
+static void set_phase(struct migration *m, enum migration_phase phase)
+{
+	pthread_mutex_lock(&m->lock);
+	m->stats.phase = phase;
+	pthread_mutex_unlock(&m->lock);
+}
+
+/* Between batches: has anyone asked the migration to stop? */
+static int check_abort(struct sender *s)
+{
+	if (__atomic_load_n(&s->m->cancel, __ATOMIC_ACQUIRE))
+		return err_set(-ECANCELED, "cancelled (migrate-cancel)");
+	if (vm_stop_requested(s->vm))
+		return err_set(-ECANCELED, "the guest stopped while it was being migrated");
+	return 0;
+}
+
+/* Waits until the destination has read everything sent so far. */
+static int sync_with_destination(struct sender *s)
+{
+	enum mig_reply_kind kind;
+	char message[MIG_REPLY_MAX + 1];
+	int ret = mig_write_sync(&s->w);
+
+	if (ret == 0)
+		ret = mig_sock_flush(&s->sock);
+	if (ret < 0)
+		return err_set(ret, "cannot send to the destination: %s", strerror(-ret));
+	ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
+	if (ret < 0)
+		return err_set(ret, "the destination stopped answering: %s", strerror(-ret));
+	if (kind == MIG_REPLY_FAILED)
+		return err_set(-EREMOTEIO, "the destination failed: %s", message);
+	if (kind != MIG_REPLY_SYNCED)
+		return err_set(-EBADMSG, "the destination answered SYNC with reply %d", kind);
+	return 0;
+}
+
+/* Sends every page marked in s->dirty, clearing the marks, in batches, then (unless the
+ * guest is stopped, when END follows at once) waits for the destination to catch up. */
+static int send_marked_pages(struct sender *s)
+{
+	uint64_t gpns[MIG_RAM_BATCH_MAX];
+	uint64_t bytes = wire_bytes(s);
+	double start = mig_now();
+	uint32_t n = 0;
+	int ret = 0;
+
+	for (unsigned r = 0; r < s->vm->mem.nr_regions && ret == 0; r++) {
+		const struct guest_region *reg = &s->vm->mem.regions[r];
+		uint64_t first = reg->gpa / MEM_PAGE_SIZE;
+
+		for (uint64_t w = 0; w < guest_region_bitmap_words(reg) && ret == 0; w++) {
+			uint64_t bits = s->dirty[r][w];
+
+			s->dirty[r][w] = 0;
+			for (; bits != 0 && ret == 0; bits &= bits - 1) {
+				gpns[n++] = first + w * 64 + (uint64_t)__builtin_ctzll(bits);
+				if (n < MIG_RAM_BATCH_MAX)
+					continue;
+				ret = mig_write_ram(&s->w, &s->vm->mem, gpns, n);
+				n = 0;
+				update_stats(s);
+				if (ret == 0)
+					ret = check_abort(s);
+			}
+		}
+	}
+	if (ret == 0 && n > 0)
+		ret = mig_write_ram(&s->w, &s->vm->mem, gpns, n);
+	if (ret == 0 && !s->paused)
+		ret = sync_with_destination(s);
+	update_stats(s);
+	s->send_seconds += mig_now() - start;
+	s->send_bytes += wire_bytes(s) - bytes;
+	return ret;
+}
+
+/* Bytes per second while sending pages, over the whole migration. */
+static uint64_t bandwidth(const struct sender *s)
+{
+	return s->send_seconds > 0 ? (uint64_t)((double)s->send_bytes / s->send_seconds) : 0;
+}
+
+static uint64_t count_marked(const struct sender *s)
+{
+	uint64_t n = 0;
+
+	for (unsigned r = 0; r < s->vm->mem.nr_regions; r++)
+		for (uint64_t w = 0; w < guest_region_bitmap_words(&s->vm->mem.regions[r]); w++)
+			n += (uint64_t)__builtin_popcountll(s->dirty[r][w]);
+	return n;
+}
+
+/* Adds the pages dirtied since the last look to s->dirty; returns how many are marked. */
+static int collect_dirty(struct sender *s, uint64_t *marked)
+{
+	for (unsigned r = 0; r < s->vm->mem.nr_regions; r++) {
+		int ret = vm_dirty_log_collect(s->vm, r, s->dirty[r]);
+
+		if (ret < 0)
+			return ret;
+	}
+	*marked = count_marked(s);
+	return 0;
+}
+
+static void mark_all_pages(struct sender *s)
+{
+	for (unsigned r = 0; r < s->vm->mem.nr_regions; r++) {
+		uint64_t pages = guest_region_pages(&s->vm->mem.regions[r]);
+
+		for (uint64_t p = 0; p < pages; p++)
+			s->dirty[r][p / 64] |= 1ULL << (p % 64);
+	}
+}
+
+/* --- auto-converge ---------------------------------------------------------------------- */
+
+/* Kicks every vCPU once per slice plus its sleep, so each runs about a slice and then sleeps
+ * throttle_pct of the time (vcpu.c does the sleeping). */
+static void *throttle_thread(void *arg)
+{
+	struct migration *m = arg;
+	struct vm *vm = m->vm;
+
+	while (__atomic_load_n(&m->throttle_running, __ATOMIC_ACQUIRE)) {
+		unsigned pct = __atomic_load_n(&vm->throttle_pct, __ATOMIC_ACQUIRE);
+		uint64_t period = VM_THROTTLE_SLICE_NS * 100 / (100 - (pct < 100 ? pct : 99));
+		struct timespec ts = { .tv_sec = (time_t)(period / 1000000000ULL),
+				       .tv_nsec = (long)(period % 1000000000ULL) };
+
+		nanosleep(&ts, NULL);
+		if (!__atomic_load_n(&m->throttle_running, __ATOMIC_ACQUIRE))
+			break;
+		for (unsigned i = 0; i < vm->nr_vcpus; i++)
+			if (vm->vcpus[i].thread_started)
+				vcpu_kick(&vm->vcpus[i]);
+	}
+	return NULL;
+}
+
+static int throttle_raise(struct sender *s)
+{
+	struct migration *m = s->m;
+	unsigned pct = __atomic_load_n(&s->vm->throttle_pct, __ATOMIC_ACQUIRE);
+
+	pct = pct == 0 ? THROTTLE_FIRST : pct + THROTTLE_STEP;
+	if (pct > THROTTLE_MAX)
+		pct = THROTTLE_MAX;
+	__atomic_store_n(&s->vm->throttle_pct, pct, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&m->lock);
+	m->stats.throttle_pct = pct;
+	pthread_mutex_unlock(&m->lock);
+	if (!m->throttle_running) {
+		int ret;
+
+		__atomic_store_n(&m->throttle_running, true, __ATOMIC_RELEASE);
+		ret = pthread_create(&m->throttle_thread, NULL, throttle_thread, m);
+		if (ret != 0) {
+			m->throttle_running = false;
+			return err_set(-ret, "cannot start the throttle thread: %s", strerror(ret));
+		}
+	}
+	return 0;
+}
+
+static void throttle_stop(struct sender *s)
+{
+	struct migration *m = s->m;
+
+	__atomic_store_n(&s->vm->throttle_pct, 0, __ATOMIC_RELEASE);
+	if (m->throttle_running) {
+		__atomic_store_n(&m->throttle_running, false, __ATOMIC_RELEASE);
+		pthread_join(m->throttle_thread, NULL);
+	}
+}
+
+/* --- the phases ------------------------------------------------------------------------- */
+
+static int connect_and_handshake(struct sender *s)
+{
+	struct migration *m = s->m;
+	struct mig_machine machine;
+	enum mig_reply_kind kind;
+	char message[MIG_REPLY_MAX + 1];
+	int fd, ret;
+
+	set_phase(m, MIGRATION_CONNECTING);
+	fd = mig_tcp_connect(&m->target, MIGRATION_CONNECT_TIMEOUT_MS, m->params.io_timeout_ms);
+	if (fd < 0)
+		return fd;
+	ret = mig_sock_init(&s->sock, fd);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	mig_writer_init(&s->w, mig_sock_write, &s->sock);
+	s->w.sent = &s->sent;
+
+	set_phase(m, MIGRATION_HANDSHAKE);
+	vm_state_describe(s->vm, &machine);
+	ret = mig_write_header(&s->w, &machine);
+	if (ret == 0)
+		ret = mig_sock_flush(&s->sock);
+	if (ret < 0)
+		return err_set(ret, "cannot send the header: %s", strerror(-ret));
+	ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
+	if (ret < 0)
+		return err_set(ret, "the destination did not answer the header: %s",
+			       strerror(-ret));
+	if (kind == MIG_REPLY_REFUSE)
+		return err_set(-EPROTO, "the destination refused the guest: %s", message);
+	if (kind != MIG_REPLY_ACCEPT)
+		return err_set(-EBADMSG, "the destination answered the header with reply %d",
+			       kind);
+	return 0;
+}
+
+static int first_pass(struct sender *s)
+{
+	int ret;
+
+	for (unsigned r = 0; r < s->vm->mem.nr_regions; r++) {
+		s->dirty[r] = calloc(guest_region_bitmap_words(&s->vm->mem.regions[r]),
+				     sizeof(uint64_t));
+		if (s->dirty[r] == NULL)
+			return err_set(-ENOMEM, "out of memory for the dirty bitmap");
+	}
+	/* Logging starts before the pass, so a page written while it goes is sent again. */
+	ret = vm_dirty_log_start(s->vm);
+	if (ret < 0)
+		return ret;
+	s->dirty_logging = true;
+	mig_sock_set_bandwidth(&s->sock, s->m->params.max_bandwidth);
+	set_phase(s->m, MIGRATION_FIRST_PASS);
+	mark_all_pages(s);
+	return send_marked_pages(s);
+}
+
+/* Rounds until the pages still dirty can be sent within the downtime target. */
+static int rounds(struct sender *s)
+{
+	struct migration *m = s->m;
+	uint64_t previous = UINT64_MAX;
+	double last_look = mig_now();
+	unsigned stalled = 0;
+
+	set_phase(m, MIGRATION_ROUNDS);
+	for (unsigned round = 1;; round++) {
+		uint64_t marked, bw;
+		double now, expected_ms;
+		int ret = collect_dirty(s, &marked);
+
+		if (ret < 0)
+			return ret;
+		now = mig_now();
+		bw = bandwidth(s);
+		expected_ms = bw > 0 ? (double)marked * PAGE_WIRE_BYTES / (double)bw * 1e3 : 0;
+		pthread_mutex_lock(&m->lock);
+		m->stats.dirty_pages = marked;
+		m->stats.dirty_rate = now > last_look ? (uint64_t)((double)marked / (now - last_look))
+						      : 0;
+		m->stats.bandwidth = bw;
+		m->stats.expected_downtime_ms = expected_ms;
+		pthread_mutex_unlock(&m->lock);
+		last_look = now;
+		if (expected_ms <= m->params.max_downtime_ms)
+			return 0;
+		if (round > m->params.max_rounds)
+			return err_set(-ETIMEDOUT, "no convergence after %u rounds: %llu pages still "
+				       "dirty would take %.0f ms at %.1f MB/s, over the %u ms allowed",
+				       m->params.max_rounds, (unsigned long long)marked, expected_ms,
+				       (double)bw / 1e6, m->params.max_downtime_ms);
+		stalled = marked * 10 >= previous * 9 ? stalled + 1 : 0;
+		previous = marked;
+		if (m->params.auto_converge && stalled >= STALLED_ROUNDS) {
+			ret = throttle_raise(s);
+			if (ret < 0)
+				return ret;
+			stalled = 0;
+		}
+		pthread_mutex_lock(&m->lock);
+		m->stats.round = round;
+		pthread_mutex_unlock(&m->lock);
+		ret = send_marked_pages(s);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* Pauses the guest and sends the rest: once END is out, s->end_sent. */
+static int stop_and_copy(struct sender *s)
+{
+	uint64_t marked;
+	int ret;
+
+	set_phase(s->m, MIGRATION_STOP_AND_COPY);
+	throttle_stop(s);
+	vm_pause(s->vm);
+	s->paused = true;
+	ret = check_abort(s);
+	if (ret == 0)
+		ret = collect_dirty(s, &marked);
+	if (ret == 0)
+		ret = send_marked_pages(s);
+	if (ret == 0)
+		ret = vm_state_write_cpus_and_devices(s->vm, &s->w);
+	if (ret == 0)
+		ret = mig_write_end(&s->w, s->sent.sum);
+	if (ret == 0)
+		ret = mig_sock_flush(&s->sock);
+	if (ret < 0)
+		return ret;
+	/* Every byte of END reached the kernel: the destination may run the guest now. */
+	s->end_sent = true;
+	update_stats(s);
+	return 0;
+}
+
+static int confirm(struct sender *s, double paused_at)
+{
+	struct migration *m = s->m;
+	enum mig_reply_kind kind;
+	char message[MIG_REPLY_MAX + 1];
+	int ret;
+
+	set_phase(m, MIGRATION_CONFIRMING);
+	ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
+	pthread_mutex_lock(&m->lock);
+	m->stats.downtime_ms = (mig_now() - paused_at) * 1e3;
+	m->stats.elapsed_ms = (mig_now() - m->start) * 1e3;
+	pthread_mutex_unlock(&m->lock);
+	if (ret == -ECONNRESET) {
+		/* A reset means the destination closed with bytes unread, and END came last: it
+		 * never had the whole guest. */
+		s->end_sent = false;
+		return err_set(ret, "the destination dropped the connection before reading END");
+	}
+	if (ret < 0)
+		return err_set(-EPIPE, "the destination never confirmed (%s)", strerror(-ret));
+	if (kind == MIG_REPLY_RUNNING)
+		return 0;
+	s->end_sent = false;	/* it said it failed: the guest is ours again */
+	if (kind == MIG_REPLY_FAILED)
+		return err_set(-EREMOTEIO, "the destination could not run the guest: %s", message);
+	return err_set(-EBADMSG, "the destination answered END with reply %d", kind);
+}
+
+static void finish(struct sender *s, int ret)
+{
+	struct migration *m = s->m;
+	struct migration_stats st;
+
+	throttle_stop(s);
+	if (s->dirty_logging)
+		vm_dirty_log_stop(s->vm);
+	for (unsigned r = 0; r < MEM_MAX_REGIONS; r++)
+		free(s->dirty[r]);
+	mig_ram_hashes_free(&s->sent);
+	update_stats(s);
+	if (s->sock.out != NULL)
+		mig_sock_close(&s->sock);
+	pthread_mutex_lock(&m->lock);
+	if (ret == 0) {
+		m->stats.phase = MIGRATION_COMPLETED;
+	} else if (s->end_sent) {
+		/* Two running copies would be worse than a paused one. */
+		m->stats.phase = MIGRATION_UNCONFIRMED;
+		snprintf(m->stats.reason, sizeof(m->stats.reason), "%s: the guest stays paused "
+			 "here, as it may be running there ('resume force=true' runs it here)",
+			 err_msg());
+		m->holds_pause = true;
+	} else {
+		m->stats.phase = MIGRATION_FAILED;
+		snprintf(m->stats.reason, sizeof(m->stats.reason), "%s; the guest runs on here",
+			 err_msg());
+	}
+	st = m->stats;
+	pthread_mutex_unlock(&m->lock);
+	if (ret != 0 && !s->end_sent && s->paused)
+		vm_resume(s->vm);
+	if (ret == 0)
+		vm_request_stop(s->vm, 0, "migrated to %s: %.0f ms in all, downtime %.1f ms, "
+				"%u rounds, %.1f MB sent", st.target, st.elapsed_ms, st.downtime_ms,
+				st.round, (double)st.bytes / 1e6);
+}
+
+static void *migration_thread(void *arg)
+{
+	struct migration *m = arg;
+	struct sender s = { .m = m, .vm = m->vm };
+	double paused_at = 0;
+	int ret;
+
+	s.sock.fd = -1;
+	ret = mig_ram_hashes_init(&s.sent, &m->vm->mem);
+	if (ret == 0)
+		ret = connect_and_handshake(&s);
+	if (ret == 0)
+		ret = first_pass(&s);
+	if (ret == 0)
+		ret = rounds(&s);
+	if (ret == 0) {
+		paused_at = mig_now();
+		ret = stop_and_copy(&s);
+	}
+	if (ret == 0)
+		ret = confirm(&s, paused_at);
+	finish(&s, ret);
+	return NULL;
+}
+
+int migration_start(struct migration *m, const struct mig_target *target,
+		    const struct migration_params *params)
+{
+	int ret;
+
+	if (migration_active(m))
+		return err_set(-EBUSY, "a migration is already running (see migrate-status)");
+	if (m->holds_pause)
+		return err_set(-EBUSY, "the last migration was never confirmed; 'resume "
+			       "force=true' first if the guest does not run at the destination");
+	if (m->thread_started)
+		pthread_join(m->thread, NULL);
+	m->thread_started = false;
+	m->target = *target;
+	m->params = *params;
+	m->cancel = false;
+	m->start = mig_now();
+	pthread_mutex_lock(&m->lock);
+	memset(&m->stats, 0, sizeof(m->stats));
+	m->stats.phase = MIGRATION_CONNECTING;
+	snprintf(m->stats.target, sizeof(m->stats.target), "tcp:%s:%s", target->host,
+		 target->port);
+	pthread_mutex_unlock(&m->lock);
+	ret = pthread_create(&m->thread, NULL, migration_thread, m);
+	if (ret != 0) {
+		pthread_mutex_lock(&m->lock);
+		m->stats.phase = MIGRATION_FAILED;
+		pthread_mutex_unlock(&m->lock);
+		return err_set(-ret, "cannot start the migration thread: %s", strerror(ret));
+	}
+	m->thread_started = true;
+	return 0;
+}
+
+bool migration_active(struct migration *m)
+{
+	enum migration_phase phase;
+
+	pthread_mutex_lock(&m->lock);
+	phase = m->stats.phase;
+	pthread_mutex_unlock(&m->lock);
+	return phase >= MIGRATION_CONNECTING && phase <= MIGRATION_CONFIRMING;
+}
+
+int migration_cancel(struct migration *m)
+{
+	if (!migration_active(m))
+		return err_set(-ENOENT, "no migration is running");
+	__atomic_store_n(&m->cancel, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int migration_release_pause(struct migration *m)
+{
+	if (!m->holds_pause)
+		return err_set(-ENOENT, "no unconfirmed migration holds the guest");
+	m->holds_pause = false;
+	pthread_mutex_lock(&m->lock);
+	m->stats.phase = MIGRATION_FAILED;
+	pthread_mutex_unlock(&m->lock);
+	vm_resume(m->vm);
+	return 0;
+}
+
+void migration_get_stats(struct migration *m, struct migration_stats *out)
+{
+	pthread_mutex_lock(&m->lock);
+	*out = m->stats;
+	if (out->phase >= MIGRATION_CONNECTING && out->phase <= MIGRATION_CONFIRMING)
+		out->elapsed_ms = (mig_now() - m->start) * 1e3;
+	pthread_mutex_unlock(&m->lock);
+}
+
+void migration_join(struct migration *m)
+{
+	if (m->thread_started)
+		pthread_join(m->thread, NULL);
+	m->thread_started = false;
+	if (m->holds_pause) {
+		m->holds_pause = false;
+		vm_resume(m->vm);
+	}
+}
