@@ -81,12 +81,12 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
-	test_json
+	test_json test_migration_live
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
 # Benchmark programs (make bench).
-BENCH_TOOLS := $(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time
+BENCH_TOOLS := $(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time $(BUILD)/tests/qmp
 
 all: $(HOPVM) $(GUEST_IMAGES)
 
@@ -148,7 +148,7 @@ $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console: $(BUILD)/tests/%: $(BUIL
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $^ $(HOST_LDFLAGS) -o $@
 
-$(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time: $(BUILD)/tests/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
+$(BENCH_TOOLS): $(BUILD)/tests/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $^ $(HOST_LDFLAGS) -o $@

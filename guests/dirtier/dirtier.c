@@ -7,7 +7,8 @@
  *
  * Multiboot command line:
  *   mb=N       MiB to dirty (64), at most what lies between the image (and whatever the
- *              loader put above it) and RAM_MARGIN below the top of RAM
+ *              loader put above it) and RAM_MARGIN below the top of RAM; 0 for an idle
+ *              guest that only takes its timer ticks (halting in between)
  *   rate=N     pages each vCPU writes per millisecond, 0 for as fast as it can (0)
  *   seconds=N  how long to run, 0 for ever (0)
  *   cpus=N     how many vCPUs dirty, the BSP counted (all the MP table lists)
@@ -18,6 +19,7 @@
  *                                         G: the BSP's last completed pass
  *   dirtier: longest tick gap U us        these two after seconds=N, status 0
  *   dirtier: PASS checked N pages, gen G  G: the BSP's last generation
+ *   dirtier: idle / dirtier: PASS idle    the same for mb=0
  *   dirtier: FAIL ...                     status 1 */
 #include "guest.h"
 #include "interrupts.h"
@@ -339,6 +341,22 @@ static void wait_for_workers(void)
 	}
 }
 
+/* mb=0: nothing but the timer, halting between ticks, for seconds (or for ever). */
+static int run_idle(void)
+{
+	serial_puts("dirtier: idle\n");
+	start_ticking();
+	while (!__atomic_load_n(&stop, __ATOMIC_ACQUIRE)) {
+		wait_for_interrupt();
+		interrupts_enable();
+		bsp_chores();
+	}
+	serial_printf("dirtier: longest tick gap %llu us\n",
+		      (unsigned long long)(longest_tick_gap * 1000 / tsc_per_ms));
+	serial_puts("dirtier: PASS idle\n");
+	return 0;
+}
+
 int guest_main(void)
 {
 	uint8_t apic_ids[MAX_CPUS];
@@ -347,10 +365,12 @@ int guest_main(void)
 	/* All read before any page is written. */
 	rate = cmdline_value("rate", 0);
 	run_seconds = cmdline_value("seconds", 0);
+	if (cmdline_value("mb", DEFAULT_MIB) == 0)
+		return run_idle();
 	worker_count = choose_cpus(cmdline_value("cpus", 0), apic_ids);
 	pages = split_ram(cmdline_value("mb", DEFAULT_MIB));
 	if (pages < worker_count) {
-		serial_puts("dirtier: FAIL no RAM to dirty (no Multiboot memory map, or mb=0)\n");
+		serial_puts("dirtier: FAIL no RAM to dirty (no Multiboot memory map)\n");
 		return 1;
 	}
 	serial_printf("dirtier: %llu pages, %u vCPUs, rate %llu\n", (unsigned long long)pages,

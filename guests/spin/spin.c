@@ -5,7 +5,7 @@
 #include "x86.h"
 
 #define MAX_CPUS 64
-#define ROUNDS_PER_CPU 3000000UL
+#define ROUNDS_PER_CPU 12000000UL	/* long enough for the pause stress test to land 20+ pauses */
 
 static volatile uint64_t shared_counter;
 static volatile uint64_t own_counter[MAX_CPUS];

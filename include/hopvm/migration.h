@@ -11,13 +11,15 @@
  *                           throttled in growing steps (auto-converge)
  *   stop-and-copy           every vCPU paused; the last dirty pages, vCPU, irqchip, PIT,
  *                           clock and device state, END
- *   confirming              waiting for the destination to say it runs the guest
+ *   confirming              the destination says READY (all loaded), the source GO, the
+ *                           destination RUNNING (migration_transport.h)
  *   completed               the guest runs there; this VM ends with status 0
  *   failed                  the guest runs here (again); "reason" says why
- *   unconfirmed             END went out but no answer came: the guest may run there, so it
- *                           stays paused here until "resume force=true"
- * Nothing is lost on failure: until END is sent the guest's copy here is the only one, and
- * any error before then stops dirty logging and throttling and resumes the guest. */
+ *   unconfirmed             GO went out but no RUNNING came back: the guest may run there,
+ *                           so it stays paused here until "resume force=true"
+ * Nothing is lost on failure: the destination runs the guest only after GO, so until then the
+ * guest's copy here is the only one, and any error stops dirty logging and throttling and
+ * resumes the guest. */
 #ifndef HOPVM_MIGRATION_H
 #define HOPVM_MIGRATION_H
 

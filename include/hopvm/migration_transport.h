@@ -10,8 +10,13 @@
  *                           REPLY_SYNCED once it has read it (so the source's bandwidth
  *                           counts the destination's pace, and nothing waits in buffers
  *                           when the guest stops)
- *   destination -> source   REPLY_RUNNING once all is loaded (the guest now runs there), or
- *                           REPLY_FAILED with the reason (the source runs the guest on)
+ *   destination -> source   REPLY_READY once all is loaded into its VM, or REPLY_FAILED with
+ *                           the reason (the source runs the guest on)
+ *   source -> destination   REPLY_GO: from here on the source never runs the guest
+ *   destination -> source   REPLY_RUNNING: the guest runs there
+ * The destination runs the guest only after GO, so until the source sends GO any failure
+ * (the destination dead, the connection cut) leaves the guest safely the source's; only a
+ * silence after GO leaves it in doubt, and then the source keeps it paused.
  * A reply is "HVMR", u32 kind, u32 message length (at most MIG_REPLY_MAX), the message. */
 #ifndef HOPVM_MIGRATION_TRANSPORT_H
 #define HOPVM_MIGRATION_TRANSPORT_H
@@ -81,6 +86,8 @@ enum mig_reply_kind {
 	MIG_REPLY_RUNNING = 3,
 	MIG_REPLY_FAILED = 4,
 	MIG_REPLY_SYNCED = 5,
+	MIG_REPLY_READY = 6,
+	MIG_REPLY_GO = 7,	/* the only one the source sends */
 };
 
 /* Sends a reply and flushes; the destination often cannot do anything about a failure. */

@@ -13,9 +13,10 @@
 #include "hopvm/vm_state.h"
 
 /* For the failure tests only, HOPVM_MIGRATION_FAULT makes the destination fail on purpose:
- *   die-in-stop-and-copy  vanish when the first vCPU's state arrives (END unread)
- *   die-after-end         vanish after a good END, without a word to the source
- *   fail-after-end        report a failure to the source after a good END */
+ *   die-in-stop-and-copy  vanish when the first vCPU's state arrives
+ *   die-after-end         vanish with everything loaded, before saying READY
+ *   fail-after-end        report a failure to the source instead of READY
+ *   die-after-go          vanish after the source's GO, before saying RUNNING */
 static const char *fault(void)
 {
 	const char *f = getenv("HOPVM_MIGRATION_FAULT");
@@ -54,6 +55,8 @@ static int on_section(void *ctx, uint32_t type)
 static int incoming_stream(struct vm *vm, struct mig_sock *sock)
 {
 	struct mig_reader r;
+	enum mig_reply_kind kind = MIG_REPLY_FAILED;
+	char message[MIG_REPLY_MAX + 1];
 	double start = mig_now();
 	int ret;
 
@@ -78,8 +81,15 @@ static int incoming_stream(struct vm *vm, struct mig_sock *sock)
 		(void)mig_reply_send(sock, MIG_REPLY_FAILED, err_msg());
 		return ret;
 	}
-	/* If the source is gone by now it never learns the guest runs here, and keeps its copy
-	 * paused: one running copy either way. */
+	ret = mig_reply_send(sock, MIG_REPLY_READY, NULL);
+	if (ret == 0)
+		ret = mig_reply_recv(sock, &kind, message, sizeof(message));
+	if (ret < 0 || kind != MIG_REPLY_GO)
+		return err_set(ret < 0 ? ret : -EBADMSG, "the source never said go (%s): it keeps "
+			       "the guest", ret < 0 ? strerror(-ret) : "another answer");
+	if (strcmp(fault(), "die-after-go") == 0)
+		_exit(HOPVM_EXIT_ERROR);
+	/* Said, not waited for: if the source is gone it keeps its copy paused. */
 	(void)mig_reply_send(sock, MIG_REPLY_RUNNING, NULL);
 	if (vm->cfg.verbose)
 		fprintf(stderr, "hopvm: received the guest: %.1f MB in %.0f ms\n",

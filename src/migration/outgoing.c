@@ -16,8 +16,9 @@
 
 /* A data page on the wire: its entry and its bytes. */
 #define PAGE_WIRE_BYTES (9 + MEM_PAGE_SIZE)
-/* Auto-converge: rounds that shrink the dirty set by less than a tenth, twice in a row, raise
- * the throttle, first to 20 % and then by 10 points up to 99 %, as QEMU does. */
+/* Auto-converge: rounds that shrink the dirty set by less than a tenth, twice in a row, start
+ * the throttle at 20 %; each such round after that adds 10 points, up to 99 % (QEMU's
+ * steps). */
 #define THROTTLE_FIRST 20
 #define THROTTLE_STEP 10
 #define THROTTLE_MAX 99
@@ -67,8 +68,10 @@ struct sender {
 	struct mig_writer w;
 	struct mig_ram_hashes sent;
 	uint64_t *dirty[MEM_MAX_REGIONS];	/* pages still to send, per region */
-	bool dirty_logging, paused, end_sent;
+	bool dirty_logging, paused;
+	bool gone;				/* GO was sent: the guest may run there */
 	double send_seconds;			/* spent sending pages, for the bandwidth */
+	double last_look;			/* when the dirty log was last read */
 	uint64_t send_bytes;
 };
 
@@ -325,6 +328,7 @@ static int first_pass(struct sender *s)
 	s->dirty_logging = true;
 	mig_sock_set_bandwidth(&s->sock, s->m->params.max_bandwidth);
 	set_phase(s->m, MIGRATION_FIRST_PASS);
+	s->last_look = mig_now();
 	mark_all_pages(s);
 	return send_marked_pages(s);
 }
@@ -334,7 +338,6 @@ static int rounds(struct sender *s)
 {
 	struct migration *m = s->m;
 	uint64_t previous = UINT64_MAX;
-	double last_look = mig_now();
 	unsigned stalled = 0;
 
 	set_phase(m, MIGRATION_ROUNDS);
@@ -350,12 +353,12 @@ static int rounds(struct sender *s)
 		expected_ms = bw > 0 ? (double)marked * PAGE_WIRE_BYTES / (double)bw * 1e3 : 0;
 		pthread_mutex_lock(&m->lock);
 		m->stats.dirty_pages = marked;
-		m->stats.dirty_rate = now > last_look ? (uint64_t)((double)marked / (now - last_look))
-						      : 0;
+		m->stats.dirty_rate = now > s->last_look ?
+			(uint64_t)((double)marked / (now - s->last_look)) : 0;
 		m->stats.bandwidth = bw;
 		m->stats.expected_downtime_ms = expected_ms;
 		pthread_mutex_unlock(&m->lock);
-		last_look = now;
+		s->last_look = now;
 		if (expected_ms <= m->params.max_downtime_ms)
 			return 0;
 		if (round > m->params.max_rounds)
@@ -365,7 +368,9 @@ static int rounds(struct sender *s)
 				       (double)bw / 1e6, m->params.max_downtime_ms);
 		stalled = marked * 10 >= previous * 9 ? stalled + 1 : 0;
 		previous = marked;
-		if (m->params.auto_converge && stalled >= STALLED_ROUNDS) {
+		/* Once throttling, every round that does not shrink raises it again. */
+		if (m->params.auto_converge &&
+		    stalled >= (s->vm->throttle_pct ? 1 : STALLED_ROUNDS)) {
 			ret = throttle_raise(s);
 			if (ret < 0)
 				return ret;
@@ -380,7 +385,7 @@ static int rounds(struct sender *s)
 	}
 }
 
-/* Pauses the guest and sends the rest: once END is out, s->end_sent. */
+/* Pauses the guest and sends the rest of the stream. */
 static int stop_and_copy(struct sender *s)
 {
 	uint64_t marked;
@@ -401,41 +406,53 @@ static int stop_and_copy(struct sender *s)
 		ret = mig_write_end(&s->w, s->sent.sum);
 	if (ret == 0)
 		ret = mig_sock_flush(&s->sock);
-	if (ret < 0)
-		return ret;
-	/* Every byte of END reached the kernel: the destination may run the guest now. */
-	s->end_sent = true;
 	update_stats(s);
+	return ret;
+}
+
+/* Waits for one reply of the wanted kind; FAILED carries the destination's reason. */
+static int expect_reply(struct sender *s, enum mig_reply_kind wanted, const char *waiting_for)
+{
+	enum mig_reply_kind kind;
+	char message[MIG_REPLY_MAX + 1];
+	int ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
+
+	if (ret == -ECONNABORTED || ret == -ECONNRESET)
+		return err_set(ret, "the destination hung up before %s", waiting_for);
+	if (ret < 0)
+		return err_set(ret, "no %s from the destination (%s)", waiting_for, strerror(-ret));
+	if (kind == MIG_REPLY_FAILED)
+		return err_set(-EREMOTEIO, "the destination could not run the guest: %s", message);
+	if (kind != wanted)
+		return err_set(-EBADMSG, "the destination sent reply %d instead of %s", kind,
+			       waiting_for);
 	return 0;
 }
 
+/* READY, GO, RUNNING: see migration_transport.h.  Only once GO is out is the guest in doubt. */
 static int confirm(struct sender *s, double paused_at)
 {
 	struct migration *m = s->m;
-	enum mig_reply_kind kind;
-	char message[MIG_REPLY_MAX + 1];
 	int ret;
 
 	set_phase(m, MIGRATION_CONFIRMING);
-	ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
+	ret = expect_reply(s, MIG_REPLY_READY, "its READY");
+	if (ret == 0) {
+		ret = mig_reply_send(&s->sock, MIG_REPLY_GO, NULL);
+		if (ret < 0)
+			ret = err_set(ret, "cannot say GO: %s", strerror(-ret));
+	}
+	if (ret == 0) {
+		s->gone = true;
+		ret = expect_reply(s, MIG_REPLY_RUNNING, "word that the guest runs there");
+		if (ret == -EREMOTEIO)
+			s->gone = false;	/* it said it does not run the guest */
+	}
 	pthread_mutex_lock(&m->lock);
 	m->stats.downtime_ms = (mig_now() - paused_at) * 1e3;
 	m->stats.elapsed_ms = (mig_now() - m->start) * 1e3;
 	pthread_mutex_unlock(&m->lock);
-	if (ret == -ECONNRESET) {
-		/* A reset means the destination closed with bytes unread, and END came last: it
-		 * never had the whole guest. */
-		s->end_sent = false;
-		return err_set(ret, "the destination dropped the connection before reading END");
-	}
-	if (ret < 0)
-		return err_set(-EPIPE, "the destination never confirmed (%s)", strerror(-ret));
-	if (kind == MIG_REPLY_RUNNING)
-		return 0;
-	s->end_sent = false;	/* it said it failed: the guest is ours again */
-	if (kind == MIG_REPLY_FAILED)
-		return err_set(-EREMOTEIO, "the destination could not run the guest: %s", message);
-	return err_set(-EBADMSG, "the destination answered END with reply %d", kind);
+	return ret;
 }
 
 static void finish(struct sender *s, int ret)
@@ -455,7 +472,7 @@ static void finish(struct sender *s, int ret)
 	pthread_mutex_lock(&m->lock);
 	if (ret == 0) {
 		m->stats.phase = MIGRATION_COMPLETED;
-	} else if (s->end_sent) {
+	} else if (s->gone) {
 		/* Two running copies would be worse than a paused one. */
 		m->stats.phase = MIGRATION_UNCONFIRMED;
 		snprintf(m->stats.reason, sizeof(m->stats.reason), "%s: the guest stays paused "
@@ -469,7 +486,7 @@ static void finish(struct sender *s, int ret)
 	}
 	st = m->stats;
 	pthread_mutex_unlock(&m->lock);
-	if (ret != 0 && !s->end_sent && s->paused)
+	if (ret != 0 && !s->gone && s->paused)
 		vm_resume(s->vm);
 	if (ret == 0)
 		vm_request_stop(s->vm, 0, "migrated to %s: %.0f ms in all, downtime %.1f ms, "

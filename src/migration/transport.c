@@ -362,7 +362,7 @@ int mig_reply_recv(struct mig_sock *s, enum mig_reply_kind *kind, char *message,
 		return ret;
 	k = le32_get(hdr + 4);
 	n = le32_get(hdr + 8);
-	if (memcmp(hdr, REPLY_MAGIC, 4) != 0 || k < MIG_REPLY_ACCEPT || k > MIG_REPLY_SYNCED ||
+	if (memcmp(hdr, REPLY_MAGIC, 4) != 0 || k < MIG_REPLY_ACCEPT || k > MIG_REPLY_GO ||
 	    n > MIG_REPLY_MAX)
 		return -EBADMSG;
 	ret = read_exact(s, text, n);

@@ -1,6 +1,6 @@
-# Two hosts on one machine for migration tests and tools/migrate-demo: network namespaces
-# hopvm-a (10.77.0.1) and hopvm-b (10.77.0.2) joined by a veth pair, so the stream crosses a
-# real (virtual) link rather than loopback.  Needs root and iproute2.  Sourced.
+# Two hosts on one machine for the migration tests, the benchmark and tools/migrate-demo:
+# network namespaces hopvm-a (10.77.0.1) and hopvm-b (10.77.0.2) joined by a veth pair, so
+# the stream crosses a real (virtual) link rather than loopback.  Needs root and iproute2.
 HOST_A=10.77.0.1
 HOST_B=10.77.0.2
 
