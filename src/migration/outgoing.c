@@ -4,24 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "hopvm/error.h"
 #include "hopvm/migration.h"
 #include "hopvm/migration_stream.h"
-#include "hopvm/vcpu.h"
 #include "hopvm/vm.h"
 #include "hopvm/vm_state.h"
+#include "throttle.h"
 
 /* A data page on the wire: its entry and its bytes. */
 #define PAGE_WIRE_BYTES (9 + MEM_PAGE_SIZE)
 /* Auto-converge: rounds that shrink the dirty set by less than a tenth, twice in a row, start
- * the throttle at 20 %; each such round after that adds 10 points, up to 99 % (QEMU's
- * steps). */
-#define THROTTLE_FIRST 20
-#define THROTTLE_STEP 10
-#define THROTTLE_MAX 99
+ * the throttle (throttle.c); each such round after that raises it. */
 #define STALLED_ROUNDS 2
 
 static const char *const phase_names[] = {
@@ -209,67 +204,6 @@ static void mark_all_pages(struct sender *s)
 	}
 }
 
-/* --- auto-converge ---------------------------------------------------------------------- */
-
-/* Kicks every vCPU once per slice plus its sleep, so each runs about a slice and then sleeps
- * throttle_pct of the time (vcpu.c does the sleeping). */
-static void *throttle_thread(void *arg)
-{
-	struct migration *m = arg;
-	struct vm *vm = m->vm;
-
-	while (__atomic_load_n(&m->throttle_running, __ATOMIC_ACQUIRE)) {
-		unsigned pct = __atomic_load_n(&vm->throttle_pct, __ATOMIC_ACQUIRE);
-		uint64_t period = VM_THROTTLE_SLICE_NS * 100 / (100 - (pct < 100 ? pct : 99));
-		struct timespec ts = { .tv_sec = (time_t)(period / 1000000000ULL),
-				       .tv_nsec = (long)(period % 1000000000ULL) };
-
-		nanosleep(&ts, NULL);
-		if (!__atomic_load_n(&m->throttle_running, __ATOMIC_ACQUIRE))
-			break;
-		for (unsigned i = 0; i < vm->nr_vcpus; i++)
-			if (vm->vcpus[i].thread_started)
-				vcpu_kick(&vm->vcpus[i]);
-	}
-	return NULL;
-}
-
-static int throttle_raise(struct sender *s)
-{
-	struct migration *m = s->m;
-	unsigned pct = __atomic_load_n(&s->vm->throttle_pct, __ATOMIC_ACQUIRE);
-
-	pct = pct == 0 ? THROTTLE_FIRST : pct + THROTTLE_STEP;
-	if (pct > THROTTLE_MAX)
-		pct = THROTTLE_MAX;
-	__atomic_store_n(&s->vm->throttle_pct, pct, __ATOMIC_RELEASE);
-	pthread_mutex_lock(&m->lock);
-	m->stats.throttle_pct = pct;
-	pthread_mutex_unlock(&m->lock);
-	if (!m->throttle_running) {
-		int ret;
-
-		__atomic_store_n(&m->throttle_running, true, __ATOMIC_RELEASE);
-		ret = pthread_create(&m->throttle_thread, NULL, throttle_thread, m);
-		if (ret != 0) {
-			m->throttle_running = false;
-			return err_set(-ret, "cannot start the throttle thread: %s", strerror(ret));
-		}
-	}
-	return 0;
-}
-
-static void throttle_stop(struct sender *s)
-{
-	struct migration *m = s->m;
-
-	__atomic_store_n(&s->vm->throttle_pct, 0, __ATOMIC_RELEASE);
-	if (m->throttle_running) {
-		__atomic_store_n(&m->throttle_running, false, __ATOMIC_RELEASE);
-		pthread_join(m->throttle_thread, NULL);
-	}
-}
-
 /* --- the phases ------------------------------------------------------------------------- */
 
 static int connect_and_handshake(struct sender *s)
@@ -371,7 +305,7 @@ static int rounds(struct sender *s)
 		/* Once throttling, every round that does not shrink raises it again. */
 		if (m->params.auto_converge &&
 		    stalled >= (s->vm->throttle_pct ? 1 : STALLED_ROUNDS)) {
-			ret = throttle_raise(s);
+			ret = migration_throttle_raise(s->m);
 			if (ret < 0)
 				return ret;
 			stalled = 0;
@@ -392,7 +326,7 @@ static int stop_and_copy(struct sender *s)
 	int ret;
 
 	set_phase(s->m, MIGRATION_STOP_AND_COPY);
-	throttle_stop(s);
+	migration_throttle_stop(s->m);
 	vm_pause(s->vm);
 	s->paused = true;
 	ret = check_abort(s);
@@ -460,7 +394,7 @@ static void finish(struct sender *s, int ret)
 	struct migration *m = s->m;
 	struct migration_stats st;
 
-	throttle_stop(s);
+	migration_throttle_stop(s->m);
 	if (s->dirty_logging)
 		vm_dirty_log_stop(s->vm);
 	for (unsigned r = 0; r < MEM_MAX_REGIONS; r++)
