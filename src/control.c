@@ -109,11 +109,8 @@ static int migrate_params(const struct control *ctl, const struct json_object *r
 	p->max_rounds = (unsigned)rounds;
 	p->io_timeout_ms = timeout ? (unsigned)timeout : 1;
 	f = json_get(req, "max_bandwidth");
-	if (f != NULL && (f->type == JSON_STRING || f->type == JSON_NUMBER) &&
-	    strcmp(f->text, "0") == 0)
-		p->max_bandwidth = 0;
-	else if (f != NULL && ((f->type != JSON_STRING && f->type != JSON_NUMBER) ||
-			       parse_size(f->text, &p->max_bandwidth) < 0))
+	if (f != NULL && ((f->type != JSON_STRING && f->type != JSON_NUMBER) ||
+			  parse_rate(f->text, &p->max_bandwidth) < 0))
 		return err_set(-EINVAL, "\"max_bandwidth\" must be a rate such as 100M (bytes per "
 			       "second; a bare number is MiB/s, 0 for no limit)");
 	f = json_get(req, "auto_converge");

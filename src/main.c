@@ -193,9 +193,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 				return usage_error("--max-downtime: %s", err_msg());
 			break;
 		case 'B':
-			if (strcmp(optarg, "0") == 0)
-				cfg->migration.max_bandwidth = 0;
-			else if (parse_size(optarg, &cfg->migration.max_bandwidth) < 0)
+			if (parse_rate(optarg, &cfg->migration.max_bandwidth) < 0)
 				return usage_error("--max-bandwidth: %s", err_msg());
 			break;
 		case 'R':

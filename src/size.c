@@ -49,3 +49,12 @@ int parse_size(const char *text, uint64_t *bytes)
 	*bytes = value << shift;
 	return 0;
 }
+
+int parse_rate(const char *text, uint64_t *bytes)
+{
+	if (strcmp(text, "0") == 0) {
+		*bytes = 0;
+		return 0;
+	}
+	return parse_size(text, bytes);
+}

@@ -10,4 +10,7 @@
  * size and -ERANGE for one that does not fit in 64 bits; err_msg() says which. */
 int parse_size(const char *text, uint64_t *bytes);
 
+/* A rate in bytes a second as parse_size() reads sizes, or "0" for no limit (*bytes = 0). */
+int parse_rate(const char *text, uint64_t *bytes);
+
 #endif

@@ -128,21 +128,6 @@ uint64_t mig_page_hash(uint64_t gpn, const void *page)
 	return h != 0 ? h : 1;	/* 0 means "all zero" and nothing else */
 }
 
-bool mig_ram_hashes_zero(const struct mig_ram_hashes *h, uint64_t gpn)
-{
-	uint64_t index = 0;
-
-	for (unsigned i = 0; i < h->mem->nr_regions; i++) {
-		const struct guest_region *r = &h->mem->regions[i];
-		uint64_t first = r->gpa / MEM_PAGE_SIZE, n = r->size / MEM_PAGE_SIZE;
-
-		if (gpn >= first && gpn - first < n)
-			return h->hashes[index + gpn - first] == 0;
-		index += n;
-	}
-	return false;
-}
-
 int mig_ram_hashes_init(struct mig_ram_hashes *h, const struct guest_mem *mem)
 {
 	uint64_t pages = mem->ram_size / MEM_PAGE_SIZE;
@@ -155,7 +140,8 @@ int mig_ram_hashes_init(struct mig_ram_hashes *h, const struct guest_mem *mem)
 	return 0;
 }
 
-void mig_ram_hashes_set(struct mig_ram_hashes *h, uint64_t gpn, uint64_t hash)
+/* Page gpn's slot in h->hashes (region 0's pages, then region 1's), or NULL outside RAM. */
+static uint64_t *page_slot(const struct mig_ram_hashes *h, uint64_t gpn)
 {
 	uint64_t index = 0;
 
@@ -163,14 +149,28 @@ void mig_ram_hashes_set(struct mig_ram_hashes *h, uint64_t gpn, uint64_t hash)
 		const struct guest_region *r = &h->mem->regions[i];
 		uint64_t first = r->gpa / MEM_PAGE_SIZE, n = r->size / MEM_PAGE_SIZE;
 
-		if (gpn >= first && gpn - first < n) {
-			index += gpn - first;
-			h->sum += hash - h->hashes[index];
-			h->hashes[index] = hash;
-			return;
-		}
+		if (gpn >= first && gpn - first < n)
+			return &h->hashes[index + gpn - first];
 		index += n;
 	}
+	return NULL;
+}
+
+void mig_ram_hashes_set(struct mig_ram_hashes *h, uint64_t gpn, uint64_t hash)
+{
+	uint64_t *slot = page_slot(h, gpn);
+
+	if (slot == NULL)
+		return;
+	h->sum += hash - *slot;
+	*slot = hash;
+}
+
+bool mig_ram_hashes_zero(const struct mig_ram_hashes *h, uint64_t gpn)
+{
+	const uint64_t *slot = page_slot(h, gpn);
+
+	return slot != NULL && *slot == 0;
 }
 
 void mig_ram_hashes_free(struct mig_ram_hashes *h)

@@ -104,25 +104,37 @@ static int check_abort(struct sender *s)
 	return 0;
 }
 
-/* Waits until the destination has read everything sent so far. */
-static int sync_with_destination(struct sender *s)
+/* Waits for one reply of the wanted kind; REFUSE and FAILED carry the destination's reason. */
+static int expect_reply(struct sender *s, enum mig_reply_kind wanted, const char *waiting_for)
 {
 	enum mig_reply_kind kind;
 	char message[MIG_REPLY_MAX + 1];
+	int ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
+
+	if (ret == -ECONNABORTED || ret == -ECONNRESET)
+		return err_set(ret, "the destination hung up before %s", waiting_for);
+	if (ret < 0)
+		return err_set(ret, "no %s from the destination (%s)", waiting_for, strerror(-ret));
+	if (kind == MIG_REPLY_REFUSE)
+		return err_set(-EPROTO, "the destination refused the guest: %s", message);
+	if (kind == MIG_REPLY_FAILED)
+		return err_set(-EREMOTEIO, "the destination could not run the guest: %s", message);
+	if (kind != wanted)
+		return err_set(-EBADMSG, "the destination sent reply %d instead of %s", kind,
+			       waiting_for);
+	return 0;
+}
+
+/* Waits until the destination has read everything sent so far. */
+static int sync_with_destination(struct sender *s)
+{
 	int ret = mig_write_sync(&s->w);
 
 	if (ret == 0)
 		ret = mig_sock_flush(&s->sock);
 	if (ret < 0)
 		return err_set(ret, "cannot send to the destination: %s", strerror(-ret));
-	ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
-	if (ret < 0)
-		return err_set(ret, "the destination stopped answering: %s", strerror(-ret));
-	if (kind == MIG_REPLY_FAILED)
-		return err_set(-EREMOTEIO, "the destination failed: %s", message);
-	if (kind != MIG_REPLY_SYNCED)
-		return err_set(-EBADMSG, "the destination answered SYNC with reply %d", kind);
-	return 0;
+	return expect_reply(s, MIG_REPLY_SYNCED, "its answer to SYNC");
 }
 
 /* Sends every page marked in s->dirty, clearing the marks, in batches, then (unless the
@@ -210,8 +222,6 @@ static int connect_and_handshake(struct sender *s)
 {
 	struct migration *m = s->m;
 	struct mig_machine machine;
-	enum mig_reply_kind kind;
-	char message[MIG_REPLY_MAX + 1];
 	int fd, ret;
 
 	set_phase(m, MIGRATION_CONNECTING);
@@ -233,16 +243,7 @@ static int connect_and_handshake(struct sender *s)
 		ret = mig_sock_flush(&s->sock);
 	if (ret < 0)
 		return err_set(ret, "cannot send the header: %s", strerror(-ret));
-	ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
-	if (ret < 0)
-		return err_set(ret, "the destination did not answer the header: %s",
-			       strerror(-ret));
-	if (kind == MIG_REPLY_REFUSE)
-		return err_set(-EPROTO, "the destination refused the guest: %s", message);
-	if (kind != MIG_REPLY_ACCEPT)
-		return err_set(-EBADMSG, "the destination answered the header with reply %d",
-			       kind);
-	return 0;
+	return expect_reply(s, MIG_REPLY_ACCEPT, "its answer to the header");
 }
 
 static int first_pass(struct sender *s)
@@ -342,25 +343,6 @@ static int stop_and_copy(struct sender *s)
 		ret = mig_sock_flush(&s->sock);
 	update_stats(s);
 	return ret;
-}
-
-/* Waits for one reply of the wanted kind; FAILED carries the destination's reason. */
-static int expect_reply(struct sender *s, enum mig_reply_kind wanted, const char *waiting_for)
-{
-	enum mig_reply_kind kind;
-	char message[MIG_REPLY_MAX + 1];
-	int ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
-
-	if (ret == -ECONNABORTED || ret == -ECONNRESET)
-		return err_set(ret, "the destination hung up before %s", waiting_for);
-	if (ret < 0)
-		return err_set(ret, "no %s from the destination (%s)", waiting_for, strerror(-ret));
-	if (kind == MIG_REPLY_FAILED)
-		return err_set(-EREMOTEIO, "the destination could not run the guest: %s", message);
-	if (kind != wanted)
-		return err_set(-EBADMSG, "the destination sent reply %d instead of %s", kind,
-			       waiting_for);
-	return 0;
 }
 
 /* READY, GO, RUNNING: see migration_transport.h.  Only once GO is out is the guest in doubt. */

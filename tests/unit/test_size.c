@@ -62,6 +62,18 @@ static void test_overflow(void **state)
 	assert_int_equal(parse_size("18446744073709551615K", &bytes), -ERANGE);
 }
 
+static void test_rates(void **state)
+{
+	uint64_t bytes = 7;
+
+	(void)state;
+	assert_int_equal(parse_rate("0", &bytes), 0);	/* no limit */
+	assert_true(bytes == 0);
+	assert_int_equal(parse_rate("4M", &bytes), 0);
+	assert_true(bytes == 4ULL << 20);
+	assert_int_equal(parse_rate("fast", &bytes), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -69,6 +81,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_unit_named_in_message),
 		cmocka_unit_test(test_overflow),
+		cmocka_unit_test(test_rates),
 	};
 	return cmocka_run_group_tests_name("size", tests, NULL, NULL);
 }

@@ -20,9 +20,6 @@ hosts_down() {
 	true
 }
 
-on_a() { ip netns exec hopvm-a "$@"; }
-on_b() { ip netns exec hopvm-b "$@"; }
-
 # wait_for FILE TEXT [TENTHS]: until FILE holds TEXT (default 30 s); false on timeout.
 wait_for() {
 	local i
@@ -55,9 +52,4 @@ migration_wait_phase() {
 		sleep 0.05
 	done
 	return 1
-}
-
-# A JSON number field from a reply: json_num REPLY KEY
-json_num() {
-	sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" <<<"$1"
 }
