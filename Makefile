@@ -45,13 +45,13 @@ GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
 
 # --- the product -----------------------------------------------------------------------
 LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src/kvm.c \
-	src/kvm_info.c src/vm.c src/json.c src/control.c \
+	src/kvm_info.c src/kvm_host.c src/vm.c src/json.c src/control.c \
 	src/vcpu.c src/console.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
 	src/devices/i8042.c src/devices/rtc_cmos.c \
 	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/bzimage.c \
 	src/boot/boot.c \
-	src/arch/x86/long_mode.c src/arch/x86/mptable.c src/arch/x86/e820.c \
+	src/arch/x86/long_mode.c src/arch/x86/cpuid.c src/arch/x86/mptable.c src/arch/x86/e820.c \
 	src/migration/hash.c src/migration/stream.c src/migration/stream_write.c \
 	src/migration/stream_read.c src/migration/stream_sections.c \
 	src/migration/vm_state.c src/migration/transport.c src/migration/outgoing.c \
@@ -68,7 +68,7 @@ GUESTS := hello exitcode triple smp spin echo timer cpuinfo unmapped halt burst 
 GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/exit.c guests/lib/string.c \
 	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S \
 	guests/lib/interrupts.c guests/lib/isr.S guests/lib/multiboot_info.c \
-	guests/lib/pagetable.c guests/lib/cmdline.c
+	guests/lib/pagetable.c guests/lib/cmdline.c guests/lib/user_mode.S
 GUEST_LIB := $(BUILD)/obj/guests/libguest.a
 GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
@@ -82,7 +82,7 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
-	test_json test_migration_live
+	test_json test_migration_live test_kvm_host
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console

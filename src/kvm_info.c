@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,38 +21,13 @@ static const struct kvm_cap_desc kvm_caps[] = {
 	{ KVM_CAP_SYNC_MMU, "KVM_CAP_SYNC_MMU", false, "guest RAM may be huge pages" },
 };
 
-/* Intel's EPT or AMD's NPT, as the loaded KVM module reports it. */
-static void read_paging_mode(struct kvm_info *info)
+void kvm_info_read_host(struct kvm_host *host)
 {
-	static const struct {
-		const char *path, *name;
-	} params[] = {
-		{ "/sys/module/kvm_intel/parameters/ept", "Intel EPT" },
-		{ "/sys/module/kvm_amd/parameters/npt", "AMD NPT" },
-	};
+	const char *sysfs = getenv("HOPVM_SYSFS_ROOT");	/* a made-up tree, for the tests */
+	struct host_cpu cpu;
 
-	snprintf(info->paging, sizeof(info->paging), "unknown (no kvm_intel or kvm_amd module "
-		 "parameters)");
-	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
-		char value[8] = "";
-		FILE *f = fopen(params[i].path, "r");
-
-		if (f == NULL)
-			continue;
-		if (fgets(value, sizeof(value), f) == NULL)
-			value[0] = '\0';
-		fclose(f);
-		value[strcspn(value, "\n")] = '\0';
-		if (value[0] == 'Y' || value[0] == '1')
-			snprintf(info->paging, sizeof(info->paging),
-				 "nested paging: %s (%s = %s) translates guest-physical addresses",
-				 params[i].name, params[i].path, value);
-		else
-			snprintf(info->paging, sizeof(info->paging),
-				 "shadow paging: %s is off (%s = %s)", params[i].name,
-				 params[i].path, value);
-		return;
-	}
+	host_cpu_read(&cpu);
+	kvm_host_detect(sysfs != NULL && sysfs[0] != '\0' ? sysfs : "/sys", &cpu, host);
 }
 
 int kvm_info_read(int kvm_fd, struct kvm_info *info)
@@ -68,7 +44,7 @@ int kvm_info_read(int kvm_fd, struct kvm_info *info)
 		info->caps[info->nr_caps] = &kvm_caps[i];
 		info->values[info->nr_caps++] = value;
 	}
-	read_paging_mode(info);
+	kvm_info_read_host(&info->host);
 	return 0;
 }
 

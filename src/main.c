@@ -33,7 +33,9 @@ static void usage(FILE *out)
 		"                                   --control: status, pause, resume, quit,\n"
 		"                                   migrate target=tcp:HOST:PORT, migrate-status,\n"
 		"                                   migrate-cancel (see the README)\n"
-		"       hopvm info                  what this host's KVM offers hopvm\n"
+		"       hopvm info [--kind]         what this host's KVM offers hopvm (--kind: one\n"
+		"                                   word: vmx-ept, vmx-shadow, svm-npt, svm-shadow,\n"
+		"                                   pvm, unknown or none)\n"
 		"       hopvm version               print the version\n"
 		"       hopvm help                  print this help\n"
 		"\n"
@@ -277,11 +279,16 @@ static int run_vm_once(const struct vm_config *cfg, const struct boot_options *b
 			files->incoming, err_msg());
 		goto out;
 	}
-	if (cfg->verbose)
-		fprintf(stderr, "hopvm: KVM API %d; %s; %u vCPUs, %llu MiB; %s\n",
-			vm.kvm_info.api_version, vm.kvm_info.paging, cfg->nr_vcpus,
+	if (cfg->verbose) {
+		char host[512];
+
+		fprintf(stderr, "hopvm: %s\n", kvm_host_describe(&vm.kvm_info.host, host,
+								   sizeof(host)));
+		fprintf(stderr, "hopvm: KVM API %d; %u vCPUs, %llu MiB; %s\n",
+			vm.kvm_info.api_version, cfg->nr_vcpus,
 			(unsigned long long)(cfg->ram_size >> 20),
 			files->incoming ? "a migrated guest" : boot_format_name(info.format));
+	}
 	if (cfg->verbose || cfg->hugepages)
 		fprintf(stderr, "hopvm: %s\n", guest_mem_backing_text(&vm.mem));
 	status = vm_run(&vm, files->incoming ? NULL : &info);
@@ -292,6 +299,22 @@ static int run_vm_once(const struct vm_config *cfg, const struct boot_options *b
 out:
 	vm_destroy(&vm);
 	return status;
+}
+
+/* Once per run: a stock kernel on PVM is a long wait or a silent one, and the user should
+ * know why before it starts. */
+static void warn_if_kernel_emulated(void)
+{
+	struct kvm_host host;
+
+	kvm_info_read_host(&host);
+	if (!kvm_host_emulates_kernel_code(host.kind))
+		return;
+	fprintf(stderr, "hopvm: warning: this host's KVM is PVM, which runs a guest kernel's code "
+		"in KVM's instruction emulator unless the kernel is built for PVM. Debian's and "
+		"other stock kernels are not: they may take minutes, or never reach init. "
+		"'tools/kvm-sandbox --force-sandbox -- hopvm run ...' boots them in an emulated "
+		"machine with AMD-V instead.\n");
 }
 
 static int cmd_run(int argc, char **argv)
@@ -328,6 +351,9 @@ static int cmd_run(int argc, char **argv)
 		}
 		boot.initrd = &initrd;
 	}
+	if (image.data != NULL && (boot.format == BOOT_FORMAT_LINUX ||
+	    (boot.format == BOOT_FORMAT_AUTO && bzimage_detect(image.data, image.size))))
+		warn_if_kernel_emulated();
 	do {
 		status = run_vm_once(&cfg, &boot, &files, &image, &rebooted);
 		if (rebooted && files.on_reboot_restart)
@@ -356,11 +382,24 @@ static int cmd_ctl(int argc, char **argv)
 	return ret < 0 ? HOPVM_EXIT_ERROR : 0;
 }
 
-static int cmd_info(void)
+static int cmd_info(int argc, char **argv)
 {
+	bool kind_only = argc == 2 && strcmp(argv[1], "--kind") == 0;
 	struct kvm_info info;
-	int fd = kvm_open();
+	char host[512];
+	int fd;
 
+	if (argc > 1 && !kind_only)
+		return usage_error("info: '%s' is not an option (only --kind)", argv[1]);
+	if (argc > 2)
+		return usage_error("info: '%s' given besides --kind", argv[2]);
+	kvm_info_read_host(&info.host);
+	if (kind_only) {
+		printf("%s\n", kvm_host_kind_name(info.host.kind));
+		return 0;
+	}
+	printf("%s\n", kvm_host_describe(&info.host, host, sizeof(host)));
+	fd = kvm_open();
 	if (fd < 0 || kvm_info_read(fd, &info) < 0) {
 		fprintf(stderr, "hopvm: %s\n", err_msg());
 		if (fd >= 0)
@@ -370,7 +409,6 @@ static int cmd_info(void)
 	close(fd);
 	printf("KVM API version %d%s\n", info.api_version,
 	       info.api_version == KVM_EXPECTED_API_VERSION ? "" : " (hopvm needs 12)");
-	printf("%s\n", info.paging);
 	printf("capabilities:\n");
 	for (unsigned i = 0; i < info.nr_caps; i++)
 		printf("  %-24s %-5d %s%s\n", info.caps[i]->name, info.values[i], info.caps[i]->why,
@@ -381,7 +419,11 @@ static int cmd_info(void)
 		printf("hopvm cannot run here: %s\n", err_msg());
 		return HOPVM_EXIT_ERROR;
 	}
-	printf("hopvm can run guests here\n");
+	if (kvm_host_emulates_kernel_code(info.host.kind))
+		printf("hopvm can run guests here; stock Linux kernels run in KVM's emulator "
+		       "(tools/kvm-sandbox --force-sandbox boots them in an emulated AMD-V machine)\n");
+	else
+		printf("hopvm can run guests here\n");
 	return 0;
 }
 
@@ -396,7 +438,7 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(cmd, "info") == 0)
-		return cmd_info();
+		return cmd_info(argc - 1, argv + 1);
 	if (strcmp(cmd, "ctl") == 0)
 		return cmd_ctl(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

@@ -35,32 +35,18 @@ int vcpu_install_kick_signal(void)
 	return 0;
 }
 
-/* Each vCPU gets KVM's supported CPUID (with KVM's paravirtual leaves from 0x40000000, so
- * Linux finds kvmclock), with its own APIC ID in leaves 1, 0xb and 0x1f, and the "running
- * under a hypervisor" bit that KVM leaves to userspace: without it Linux never looks at the
- * paravirtual leaves. */
-#define CPUID_1_ECX_HYPERVISOR (1U << 31)
-
+/* Each vCPU gets the VM's CPU model (x86_cpu_model_from_supported) with its own APIC ID. */
 static int vcpu_set_cpuid(struct vcpu *vcpu)
 {
-	const struct kvm_cpuid2 *supported = vcpu->vm->cpuid;
-	size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
+	const struct kvm_cpuid2 *model = vcpu->vm->cpuid;
+	size_t size = sizeof(*model) + model->nent * sizeof(model->entries[0]);
 	struct kvm_cpuid2 *cpuid = malloc(size);
 	int ret;
 
 	if (cpuid == NULL)
 		return err_set(-ENOMEM, "out of memory for CPUID");
-	memcpy(cpuid, supported, size);
-	for (unsigned i = 0; i < cpuid->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
-
-		if (e->function == 1) {
-			e->ebx = (e->ebx & 0x00ffffff) | (vcpu->id << 24);
-			e->ecx |= CPUID_1_ECX_HYPERVISOR;
-		}
-		if (e->function == 0xb || e->function == 0x1f)
-			e->edx = vcpu->id;	/* the x2APIC ID, in every sub-leaf */
-	}
+	memcpy(cpuid, model, size);
+	x86_cpuid_set_apic_id(cpuid, vcpu->id);
 	ret = kvm_set_cpuid2(vcpu->fd, cpuid);
 	free(cpuid);
 	return ret;
@@ -255,6 +241,41 @@ static enum vcpu_action vcpu_fatal(struct vcpu *vcpu, int status, const char *wh
 	return VCPU_STOP;
 }
 
+/* KVM_EXIT_INTERNAL_ERROR, with the instruction KVM's emulator stopped at when it says.  Where
+ * KVM emulates guest kernel code (PVM), an exception the guest's IDT cannot deliver, not even
+ * as a double fault, ends emulation with this exit rather than KVM_EXIT_SHUTDOWN; the CPU
+ * would have shut down, so it is reported as the triple fault it is. */
+static enum vcpu_action vcpu_handle_internal_error(struct vcpu *vcpu, struct kvm_run *run)
+{
+	char detail[96];
+	struct kvm_sregs sregs;
+	int n;
+
+	n = snprintf(detail, sizeof(detail), ", suberror %u", run->internal.suberror);
+	if (run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION)
+		return vcpu_fatal(vcpu, HOPVM_EXIT_INTERNAL_ERROR, "KVM_EXIT_INTERNAL_ERROR", detail);
+	n += snprintf(detail + n, sizeof(detail) - (size_t)n, " (emulation failed");
+	if (run->emulation_failure.ndata >= 3 &&
+	    (run->emulation_failure.flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES)) {
+		unsigned len = run->emulation_failure.insn_size;
+
+		n += snprintf(detail + n, sizeof(detail) - (size_t)n, "; instruction bytes");
+		for (unsigned i = 0; i < len && i < 8; i++)
+			n += snprintf(detail + n, sizeof(detail) - (size_t)n, " %02x",
+				      run->emulation_failure.insn_bytes[i]);
+	}
+	snprintf(detail + n, sizeof(detail) - (size_t)n, ")");
+	if (kvm_get_sregs(vcpu->fd, &sregs) == 0 && x86_double_fault_undeliverable(&sregs)) {
+		char what[224];
+
+		snprintf(what, sizeof(what), "triple fault (the guest's IDT, limit 0x%x, cannot "
+			 "deliver even a double fault; KVM_EXIT_INTERNAL_ERROR%s)", sregs.idt.limit,
+			 detail);
+		return vcpu_fatal(vcpu, HOPVM_EXIT_TRIPLE_FAULT, what, "");
+	}
+	return vcpu_fatal(vcpu, HOPVM_EXIT_INTERNAL_ERROR, "KVM_EXIT_INTERNAL_ERROR", detail);
+}
+
 static enum vcpu_action vcpu_handle_system_event(struct vcpu *vcpu, struct kvm_run *run)
 {
 	switch (run->system_event.type) {
@@ -296,8 +317,7 @@ enum vcpu_action vcpu_handle_exit(struct vcpu *vcpu, struct kvm_run *run)
 			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		return vcpu_fatal(vcpu, HOPVM_EXIT_FAIL_ENTRY, "KVM_EXIT_FAIL_ENTRY", detail);
 	case KVM_EXIT_INTERNAL_ERROR:
-		snprintf(detail, sizeof(detail), ", suberror %u", run->internal.suberror);
-		return vcpu_fatal(vcpu, HOPVM_EXIT_INTERNAL_ERROR, "KVM_EXIT_INTERNAL_ERROR", detail);
+		return vcpu_handle_internal_error(vcpu, run);
 	case KVM_EXIT_SYSTEM_EVENT:
 		return vcpu_handle_system_event(vcpu, run);
 	default:

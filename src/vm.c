@@ -203,6 +203,7 @@ int vm_create_kvm(struct vm *vm)
 	ret = kvm_get_supported_cpuid(vm->kvm_fd, &vm->cpuid);
 	if (ret < 0)
 		return ret;
+	x86_cpu_model_from_supported(vm->cpuid);
 	ret = vm->vm_fd = kvm_create_vm(vm->kvm_fd);
 	if (ret < 0)
 		return ret;

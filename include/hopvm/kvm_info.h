@@ -1,10 +1,12 @@
-/* What the host's KVM offers: the API version, the capabilities hopvm uses, and whether the
- * CPU's nested paging (Intel EPT, AMD NPT) translates guest memory.  For `hopvm info`, for
+/* What the host's KVM offers: the API version, the capabilities hopvm uses, and the kind of
+ * KVM (kvm_host.h).  For `hopvm info`, for
  * --verbose, and for the checks VM creation makes. */
 #ifndef HOPVM_KVM_INFO_H
 #define HOPVM_KVM_INFO_H
 
 #include <stdbool.h>
+
+#include "hopvm/kvm_host.h"
 
 struct kvm_cap_desc {
 	long cap;
@@ -20,8 +22,11 @@ struct kvm_info {
 	unsigned nr_caps;
 	const struct kvm_cap_desc *caps[KVM_INFO_MAX_CAPS];
 	int values[KVM_INFO_MAX_CAPS];	/* KVM_CHECK_EXTENSION's answer */
-	char paging[160];		/* nested or shadow paging, and where that was read */
+	struct kvm_host host;		/* the kind of KVM, and so the paging */
 };
+
+/* The kind of KVM, from /sys or the tree $HOPVM_SYSFS_ROOT names (for tests), and CPUID. */
+void kvm_info_read_host(struct kvm_host *host);
 
 /* Fills info from an open /dev/kvm. */
 int kvm_info_read(int kvm_fd, struct kvm_info *info) __attribute__((warn_unused_result));

@@ -105,7 +105,7 @@ struct mig_machine {
 	uint64_t ram_size;
 	uint32_t nr_vcpus;
 	uint32_t nr_cpuid_entries;
-	uint64_t cpuid_hash;	/* mig_hash64() of the CPUID entries the guest was given */
+	uint64_t cpuid_hash;	/* mig_hash64() of the CPU model's entries (no per-vCPU APIC IDs) */
 	uint32_t nr_devices;
 	struct mig_device_desc devices[MIG_MAX_DEVICES];
 };

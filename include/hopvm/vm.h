@@ -60,7 +60,7 @@ struct vm {
 	int kvm_fd;
 	int vm_fd;
 	int vcpu_mmap_size;
-	struct kvm_cpuid2 *cpuid;
+	struct kvm_cpuid2 *cpuid;	/* the guest's CPU model: x86_cpu_model_from_supported() */
 	struct kvm_info kvm_info;
 
 	struct guest_mem mem;

@@ -10,6 +10,7 @@
 #define HOPVM_X86_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "hopvm/memory.h"
@@ -57,6 +58,22 @@ struct x86_msr {
 	const char *name;
 };
 extern const struct x86_msr x86_boot_msrs[X86_BOOT_MSRS];
+
+/* The guest's CPU model, made in place from KVM_GET_SUPPORTED_CPUID: that list carries the
+ * APIC ID of whichever host CPU the calling thread ran on (leaf 1 EBX[31:24], leaves 0xb and
+ * 0x1f EDX), so those fields are cleared, and the hypervisor bit (leaf 1 ECX[31]), which KVM
+ * leaves to userspace, is set: without it Linux never looks at KVM's paravirtual leaves
+ * (kvmclock).  The result is the same on every host CPU, so two hopvm processes compare
+ * their models for migration without regard to where they ran. */
+void x86_cpu_model_from_supported(struct kvm_cpuid2 *cpuid);
+
+/* Puts one vCPU's APIC ID into a copy of the model. */
+void x86_cpuid_set_apic_id(struct kvm_cpuid2 *cpuid, uint32_t apic_id);
+
+/* True when the IDT in sregs is too short to hold the double-fault vector: any exception
+ * then ends in a triple fault. */
+#define X86_VECTOR_DOUBLE_FAULT 8
+bool x86_double_fault_undeliverable(const struct kvm_sregs *sregs);
 
 /* Sets the general registers to start at entry with interrupts off. */
 void x86_boot_regs(struct kvm_regs *regs, uint64_t entry);

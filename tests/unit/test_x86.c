@@ -1,6 +1,8 @@
 #include <errno.h>
+#include <stdlib.h>
 
 #include "hopvm/boot.h"
+#include "hopvm/migration_stream.h"
 #include "hopvm/x86.h"
 #include "unit.h"
 
@@ -89,6 +91,109 @@ static void test_tables_need_ram(void **state)
 	assert_int_equal(x86_write_boot_tables(&mem), -EFAULT);
 }
 
+/* KVM_GET_SUPPORTED_CPUID as two threads on host CPUs 0 and 5 got it (from a real host's
+ * list, shortened): only the APIC IDs differ.  free() it. */
+#define NR_CPUID 5
+#define CPUID_BYTES (NR_CPUID * sizeof(struct kvm_cpuid_entry2))
+
+static struct kvm_cpuid2 *supported_cpuid_on(unsigned host_cpu)
+{
+	static const struct kvm_cpuid_entry2 base[NR_CPUID] = {
+		{ .function = 0, .eax = 0x10, .ebx = 0x68747541, .ecx = 0x444d4163, .edx = 0x69746e65 },
+		{ .function = 1, .eax = 0x00a10f11, .ebx = 0x00020800, .ecx = 0x01202000,
+		  .edx = 0x078bfbff },
+		{ .function = 0xb, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 1,
+		  .ebx = 1, .ecx = 0x100 },
+		{ .function = 0xb, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 4,
+		  .ebx = 2, .ecx = 0x201 },
+		{ .function = 0x1f, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX, .eax = 1,
+		  .ebx = 1, .ecx = 0x100 },
+	};
+	struct kvm_cpuid2 *t = calloc(1, sizeof(*t) + CPUID_BYTES);
+
+	assert_non_null(t);
+	t->nent = NR_CPUID;
+	memcpy(t->entries, base, sizeof(base));
+	t->entries[1].ebx |= host_cpu << 24;
+	for (unsigned i = 2; i < NR_CPUID; i++)
+		t->entries[i].edx = host_cpu;
+	return t;
+}
+
+static uint64_t cpuid_hash(const struct kvm_cpuid2 *t)
+{
+	return mig_hash64(t->entries, CPUID_BYTES, 0);
+}
+
+static void test_cpu_model_ignores_host_apic_ids(void **state)
+{
+	struct kvm_cpuid2 *on0 = supported_cpuid_on(0), *on5 = supported_cpuid_on(5);
+
+	(void)state;
+	assert_int_not_equal(cpuid_hash(on0), cpuid_hash(on5));
+	x86_cpu_model_from_supported(on0);
+	x86_cpu_model_from_supported(on5);
+	assert_memory_equal(on0->entries, on5->entries, CPUID_BYTES);
+	assert_int_equal(cpuid_hash(on0), cpuid_hash(on5));
+	assert_int_equal(on0->entries[1].ebx >> 24, 0);
+	assert_true(on0->entries[1].ecx & (1U << 31));	/* the hypervisor bit */
+	assert_int_equal(on0->entries[1].ecx & ~(1U << 31), 0x01202000);	/* the rest kept */
+	assert_int_equal(on0->entries[3].ecx, 0x201);
+	free(on0);
+	free(on5);
+}
+
+static void test_cpu_model_keeps_other_differences(void **state)
+{
+	struct kvm_cpuid2 *a = supported_cpuid_on(0), *b = supported_cpuid_on(0);
+
+	(void)state;
+	b->entries[1].ecx &= ~(1U << 21);	/* a host without x2APIC */
+	x86_cpu_model_from_supported(a);
+	x86_cpu_model_from_supported(b);
+	assert_int_not_equal(cpuid_hash(a), cpuid_hash(b));
+	free(a);
+	free(b);
+}
+
+static void test_vcpu_gets_its_apic_id(void **state)
+{
+	struct kvm_cpuid2 *t = supported_cpuid_on(3);
+
+	(void)state;
+	x86_cpu_model_from_supported(t);
+	x86_cpuid_set_apic_id(t, 7);
+	assert_int_equal(t->entries[1].ebx, 0x07020800);
+	for (unsigned i = 2; i < NR_CPUID; i++)
+		assert_int_equal(t->entries[i].edx, 7);
+	assert_int_equal(t->entries[0].edx, 0x69746e65);	/* leaf 0 untouched */
+	free(t);
+}
+
+static void test_double_fault_undeliverable(void **state)
+{
+	struct kvm_sregs sregs;
+
+	(void)state;
+	memset(&sregs, 0, sizeof(sregs));
+	x86_long_mode_sregs(&sregs);
+	sregs.idt.limit = 0;
+	assert_true(x86_double_fault_undeliverable(&sregs));
+	sregs.idt.limit = 9 * 16 - 2;	/* one byte short of the #DF gate */
+	assert_true(x86_double_fault_undeliverable(&sregs));
+	sregs.idt.limit = 9 * 16 - 1;
+	assert_false(x86_double_fault_undeliverable(&sregs));
+	x86_protected_mode_sregs(&sregs);
+	sregs.idt.limit = 9 * 8 - 1;
+	assert_false(x86_double_fault_undeliverable(&sregs));
+	sregs.idt.limit = 9 * 8 - 2;
+	assert_true(x86_double_fault_undeliverable(&sregs));
+	x86_real_mode_sregs(&sregs, 0);
+	sregs.cr0 = 0;
+	sregs.idt.limit = 0x3ff;	/* the reset IVT */
+	assert_false(x86_double_fault_undeliverable(&sregs));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -96,6 +201,10 @@ int main(void)
 		cmocka_unit_test(test_gdt_matches_selectors),
 		cmocka_unit_test(test_long_mode_registers),
 		cmocka_unit_test(test_tables_need_ram),
+		cmocka_unit_test(test_cpu_model_ignores_host_apic_ids),
+		cmocka_unit_test(test_cpu_model_keeps_other_differences),
+		cmocka_unit_test(test_vcpu_gets_its_apic_id),
+		cmocka_unit_test(test_double_fault_undeliverable),
 	};
 	return cmocka_run_group_tests_name("x86", tests, NULL, NULL);
 }

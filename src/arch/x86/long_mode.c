@@ -149,3 +149,11 @@ void x86_boot_regs(struct kvm_regs *regs, uint64_t entry)
 	regs->rip = entry;
 	regs->rflags = 0x2;	/* bit 1 is reserved and always set; IF clear */
 }
+
+bool x86_double_fault_undeliverable(const struct kvm_sregs *sregs)
+{
+	/* Real mode's vectors are 4 bytes, protected mode's gates 8, long mode's 16. */
+	unsigned gate = !(sregs->cr0 & CR0_PE) ? 4 : (sregs->efer & EFER_LMA) ? 16 : 8;
+
+	return sregs->idt.limit < (X86_VECTOR_DOUBLE_FAULT + 1) * gate - 1;
+}
