@@ -384,7 +384,7 @@ static int cmd_ctl(int argc, char **argv)
 
 static int cmd_info(int argc, char **argv)
 {
-	bool kind_only = argc == 2 && strcmp(argv[1], "--kind") == 0;
+	bool kind_only = argc > 1 && strcmp(argv[1], "--kind") == 0;
 	struct kvm_info info;
 	char host[512];
 	int fd;
