@@ -15,7 +15,7 @@
 # the EMULATOR_BOUND ones, which tests/run-all runs in tools/kvm-sandbox --force-sandbox.
 # A case outside the part is neither run nor reported here: the other part reports it.
 
-passed=0 failed=0 skipped=0 counted=0
+passed=0 failed=0 skipped=0 counted=0	# counted: the cases of this part
 case_name='' case_problems='' case_on=0
 BOOT_PART=${HOPVM_BOOT_PART:-all}
 
@@ -32,9 +32,10 @@ in_part() {
 case_begin() {
 	case_name=$1
 	case_problems=''
-	counted=$((counted + 1))
 	case_on=0
-	[ "${COUNT_ONLY:-0}" = 1 ] || ! in_part "$1" || case_on=1
+	in_part "$1" || return 0
+	counted=$((counted + 1))
+	[ "${COUNT_ONLY:-0}" = 1 ] || case_on=1
 }
 
 case_runs() {
@@ -92,9 +93,9 @@ case_end() {
 }
 
 case_skip() {
+	in_part "$1" || return 0
 	counted=$((counted + 1))
 	[ "${COUNT_ONLY:-0}" = 1 ] && return 0
-	in_part "$1" || return 0
 	echo "skipped - $1: $2"
 	skipped=$((skipped + 1))
 }
