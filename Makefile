@@ -56,7 +56,8 @@ LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src
 	src/migration/stream_read.c src/migration/stream_sections.c \
 	src/migration/vm_state.c src/migration/transport.c src/migration/outgoing.c \
 	src/migration/throttle.c \
-	src/migration/incoming.c
+	src/migration/incoming.c \
+	src/pci/pci.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm
@@ -82,7 +83,7 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
-	test_json test_migration_live test_kvm_host
+	test_json test_migration_live test_kvm_host test_pci
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console

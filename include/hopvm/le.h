@@ -24,6 +24,14 @@ static inline uint64_t le64_get(const void *p)
 	return (uint64_t)le32_get(p) | (uint64_t)le32_get((const uint8_t *)p + 4) << 32;
 }
 
+static inline void le16_put(void *p, uint16_t v)
+{
+	uint8_t *b = p;
+
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+}
+
 static inline void le32_put(void *p, uint32_t v)
 {
 	uint8_t *b = p;

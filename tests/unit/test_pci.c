@@ -1,0 +1,182 @@
+/* PCI configuration mechanism #1 and the configuration space model, through the port handlers
+ * as a guest reaches them. */
+#include <errno.h>
+
+#include "hopvm/bus.h"
+#include "hopvm/error.h"
+#include "hopvm/le.h"
+#include "hopvm/pci.h"
+#include "unit.h"
+
+static struct pci_bus pci;
+static struct pci_device bridge, disk;
+static struct bus pio;
+
+static int setup(void **state)
+{
+	(void)state;
+	pci_bus_init(&pci);
+	bus_init(&pio, "pio");
+	pci_device_init(&bridge, "host-bridge", 0x1b36, 0x0008, 0x060000, 1);
+	pci_device_init(&disk, "disk", 0x1af4, 0x1042, 0x018000, 1);
+	assert_int_equal(pci_device_set_bar(&disk, 0, 0x4000, 0), 0);
+	assert_int_equal(pci_device_set_bar(&disk, 1, 0x40, PCI_BAR_IO), 0);
+	assert_int_equal(pci_bus_add(&pci, 0, &bridge), 0);
+	assert_int_equal(pci_bus_add(&pci, 3, &disk), 0);
+	assert_int_equal(bus_register(&pio, PCI_CONFIG_PORT, PCI_CONFIG_NR_PORTS, &pci_config_ops,
+				      &pci), 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bus_free(&pio);
+	return 0;
+}
+
+static void select_reg(unsigned slot, unsigned function, unsigned reg)
+{
+	uint8_t a[4];
+
+	le32_put(a, (1U << 31) | slot << 11 | function << 8 | reg);
+	assert_int_equal(bus_write(&pio, PCI_CONFIG_PORT, a, 4), 0);
+}
+
+static uint32_t data_read(unsigned byte, unsigned size)
+{
+	uint8_t d[4] = { 0 };
+
+	assert_int_equal(bus_read(&pio, PCI_CONFIG_PORT + 4 + byte, d, size), 0);
+	return le32_get(d) & (size == 4 ? UINT32_MAX : (1U << (8 * size)) - 1);
+}
+
+static void data_write(unsigned byte, unsigned size, uint32_t v)
+{
+	uint8_t d[4];
+
+	le32_put(d, v);
+	assert_int_equal(bus_write(&pio, PCI_CONFIG_PORT + 4 + byte, d, size), 0);
+}
+
+static void test_ids_at_every_size(void **state)
+{
+	(void)state;
+	select_reg(3, 0, PCI_VENDOR_ID);
+	assert_int_equal(data_read(0, 4), 0x10421af4);
+	assert_int_equal(data_read(0, 2), 0x1af4);
+	assert_int_equal(data_read(2, 2), 0x1042);
+	assert_int_equal(data_read(1, 1), 0x1a);
+	select_reg(3, 0, PCI_CLASS_REVISION);
+	assert_int_equal(data_read(0, 4), 0x01800001);
+	select_reg(0, 0, PCI_CLASS_REVISION);
+	assert_int_equal(data_read(2, 2), 0x0600);	/* a host bridge */
+}
+
+static void test_empty_slots_and_functions_read_all_ones(void **state)
+{
+	(void)state;
+	select_reg(5, 0, PCI_VENDOR_ID);
+	assert_int_equal(data_read(0, 4), UINT32_MAX);
+	select_reg(3, 1, PCI_VENDOR_ID);	/* function 1 */
+	assert_int_equal(data_read(0, 2), 0xffff);
+	data_write(0, 4, 0);	/* dropped */
+	select_reg(3, 0, PCI_VENDOR_ID);
+	assert_int_equal(data_read(0, 4), 0x10421af4);
+}
+
+static void test_disabled_or_other_bus(void **state)
+{
+	uint8_t a[4];
+
+	(void)state;
+	le32_put(a, 3 << 11);	/* enable bit clear */
+	assert_int_equal(bus_write(&pio, PCI_CONFIG_PORT, a, 4), 0);
+	assert_int_equal(data_read(0, 4), UINT32_MAX);
+	le32_put(a, (1U << 31) | 1 << 16 | 3 << 11);	/* bus 1 */
+	assert_int_equal(bus_write(&pio, PCI_CONFIG_PORT, a, 4), 0);
+	assert_int_equal(data_read(0, 4), UINT32_MAX);
+}
+
+static void test_address_register(void **state)
+{
+	uint8_t a[4] = { 0 };
+
+	(void)state;
+	select_reg(3, 0, 0x13);	/* the low two bits are not part of the address */
+	assert_int_equal(bus_read(&pio, PCI_CONFIG_PORT, a, 4), 0);
+	assert_int_equal(le32_get(a), (1U << 31) | 3 << 11 | 0x10);
+	/* Only whole dwords reach it: a byte at 0xcf8 or 0xcf9 is refused, all-ones. */
+	assert_int_equal(bus_read(&pio, PCI_CONFIG_PORT + 1, a, 1), -EINVAL);
+	assert_int_equal(a[0], 0xff);
+	a[0] = 0x06;
+	assert_int_equal(bus_write(&pio, PCI_CONFIG_PORT + 1, a, 1), -EINVAL);
+	/* A data access that runs past 0xcff is the bus's to refuse. */
+	assert_int_equal(bus_read(&pio, PCI_CONFIG_PORT + 6, a, 4), -ENODEV);
+}
+
+static void test_read_only_fields_stay(void **state)
+{
+	(void)state;
+	select_reg(3, 0, PCI_VENDOR_ID);
+	data_write(0, 4, 0x12345678);
+	assert_int_equal(data_read(0, 4), 0x10421af4);
+	select_reg(3, 0, PCI_COMMAND);
+	data_write(0, 2, 0xffff);
+	assert_int_equal(data_read(0, 2), PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+			 PCI_COMMAND_INTX_DISABLE);
+	select_reg(3, 0, PCI_INTERRUPT_LINE);
+	data_write(0, 1, 11);
+	data_write(1, 1, 4);	/* the pin is the device's */
+	assert_int_equal(data_read(0, 2), 11);
+}
+
+static void test_bar_sizing(void **state)
+{
+	(void)state;
+	select_reg(3, 0, PCI_BAR0);
+	data_write(0, 4, UINT32_MAX);
+	assert_int_equal(data_read(0, 4), 0xffffc000);	/* 16 KiB of 32-bit memory */
+	data_write(0, 4, 0xe0001234);
+	assert_int_equal(data_read(0, 4), 0xe0000000);
+	assert_int_equal(pci_device_bar_address(&disk, 0), 0xe0000000);
+	select_reg(3, 0, PCI_BAR0 + 4);
+	data_write(0, 4, UINT32_MAX);
+	assert_int_equal(data_read(0, 4), 0xffffffc1);	/* 64 ports of I/O */
+	data_write(0, 4, 0xc040);
+	assert_int_equal(pci_device_bar_address(&disk, 1), 0xc040);
+	select_reg(3, 0, PCI_BAR0 + 8);	/* no BAR 2: stays zero */
+	data_write(0, 4, UINT32_MAX);
+	assert_int_equal(data_read(0, 4), 0);
+}
+
+static void test_bad_bars_and_slots(void **state)
+{
+	struct pci_device other;
+
+	(void)state;
+	pci_device_init(&other, "other", 0x1af4, 0x1044, 0x00ff00, 1);
+	assert_int_equal(pci_device_set_bar(&other, 0, 0x3000, 0), -EINVAL);
+	assert_err_mentions("not a power of two");
+	assert_int_equal(pci_device_set_bar(&other, 0, 8, 0), -EINVAL);
+	assert_int_equal(pci_device_set_bar(&other, 6, 0x1000, 0), -EINVAL);
+	assert_int_equal(pci_bus_add(&pci, 3, &other), -EEXIST);
+	assert_err_mentions("holds disk already");
+	assert_int_equal(pci_bus_add(&pci, 32, &other), -EINVAL);
+}
+
+#define PCI_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		PCI_TEST(test_ids_at_every_size),
+		PCI_TEST(test_empty_slots_and_functions_read_all_ones),
+		PCI_TEST(test_disabled_or_other_bus),
+		PCI_TEST(test_address_register),
+		PCI_TEST(test_read_only_fields_stay),
+		PCI_TEST(test_bar_sizing),
+		PCI_TEST(test_bad_bars_and_slots),
+	};
+	return cmocka_run_group_tests_name("pci", tests, NULL, NULL);
+}
