@@ -4,8 +4,7 @@
 #include <sys/stat.h>
 
 #include "hopvm/kvm_host.h"
-
-#define CPUID_1_ECX_HYPERVISOR (1U << 31)
+#include "hopvm/x86.h"
 
 void host_cpu_read(struct host_cpu *cpu)
 {
@@ -13,7 +12,7 @@ void host_cpu_read(struct host_cpu *cpu)
 
 	memset(cpu, 0, sizeof(*cpu));
 	__cpuid(1, eax, ebx, ecx, edx);
-	cpu->under_hypervisor = ecx & CPUID_1_ECX_HYPERVISOR;
+	cpu->under_hypervisor = ecx & X86_CPUID_1_ECX_HYPERVISOR;
 	if (!cpu->under_hypervisor)
 		return;
 	/* Leaves from 0x40000000 are the hypervisor's; __get_cpuid would refuse them. */

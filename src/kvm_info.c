@@ -1,6 +1,6 @@
 #include <errno.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hopvm/error.h"
@@ -44,7 +44,6 @@ int kvm_info_read(int kvm_fd, struct kvm_info *info)
 		info->caps[info->nr_caps] = &kvm_caps[i];
 		info->values[info->nr_caps++] = value;
 	}
-	kvm_info_read_host(&info->host);
 	return 0;
 }
 

@@ -385,20 +385,21 @@ static int cmd_ctl(int argc, char **argv)
 static int cmd_info(int argc, char **argv)
 {
 	bool kind_only = argc > 1 && strcmp(argv[1], "--kind") == 0;
+	struct kvm_host host;
 	struct kvm_info info;
-	char host[512];
+	char text[512];
 	int fd;
 
 	if (argc > 1 && !kind_only)
 		return usage_error("info: '%s' is not an option (only --kind)", argv[1]);
 	if (argc > 2)
 		return usage_error("info: '%s' given besides --kind", argv[2]);
-	kvm_info_read_host(&info.host);
+	kvm_info_read_host(&host);
 	if (kind_only) {
-		printf("%s\n", kvm_host_kind_name(info.host.kind));
+		printf("%s\n", kvm_host_kind_name(host.kind));
 		return 0;
 	}
-	printf("%s\n", kvm_host_describe(&info.host, host, sizeof(host)));
+	printf("%s\n", kvm_host_describe(&host, text, sizeof(text)));
 	fd = kvm_open();
 	if (fd < 0 || kvm_info_read(fd, &info) < 0) {
 		fprintf(stderr, "hopvm: %s\n", err_msg());
@@ -419,7 +420,7 @@ static int cmd_info(int argc, char **argv)
 		printf("hopvm cannot run here: %s\n", err_msg());
 		return HOPVM_EXIT_ERROR;
 	}
-	if (kvm_host_emulates_kernel_code(info.host.kind))
+	if (kvm_host_emulates_kernel_code(host.kind))
 		printf("hopvm can run guests here; stock Linux kernels run in KVM's emulator "
 		       "(tools/kvm-sandbox --force-sandbox boots them in an emulated AMD-V machine)\n");
 	else

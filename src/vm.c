@@ -121,6 +121,7 @@ static int vm_check_kvm(struct vm *vm)
 
 	if (ret < 0)
 		return ret;
+	kvm_info_read_host(&vm->kvm_info.host);
 	ret = kvm_info_check(&vm->kvm_info);
 	if (ret < 0)
 		return ret;

@@ -28,7 +28,7 @@ struct kvm_info {
 /* The kind of KVM, from /sys or the tree $HOPVM_SYSFS_ROOT names (for tests), and CPUID. */
 void kvm_info_read_host(struct kvm_host *host);
 
-/* Fills info from an open /dev/kvm. */
+/* Fills info from an open /dev/kvm; info->host is kvm_info_read_host()'s to fill. */
 int kvm_info_read(int kvm_fd, struct kvm_info *info) __attribute__((warn_unused_result));
 
 /* Checks the API version and every required capability; the message names what is missing. */

@@ -65,6 +65,7 @@ extern const struct x86_msr x86_boot_msrs[X86_BOOT_MSRS];
  * leaves to userspace, is set: without it Linux never looks at KVM's paravirtual leaves
  * (kvmclock).  The result is the same on every host CPU, so two hopvm processes compare
  * their models for migration without regard to where they ran. */
+#define X86_CPUID_1_ECX_HYPERVISOR (1U << 31)
 void x86_cpu_model_from_supported(struct kvm_cpuid2 *cpuid);
 
 /* Puts one vCPU's APIC ID into a copy of the model. */

@@ -102,7 +102,7 @@ static struct pci_device *addressed_device(const struct pci_bus *bus)
 }
 
 /* Offset 0-3 is the address register, which only dword accesses reach; 4-7 the data window
- * onto the addressed dword. */
+ * onto the addressed dword (the bus refuses an access that runs past it). */
 static int pci_config_port_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
 {
 	struct pci_bus *bus = opaque;
@@ -115,8 +115,6 @@ static int pci_config_port_read(void *opaque, uint64_t offset, uint8_t *data, un
 		le32_put(data, bus->config_address);
 		return 0;
 	}
-	if (offset - 4 + size > 4)
-		return -EINVAL;
 	dev = addressed_device(bus);
 	if (dev != NULL)
 		v = pci_config_read(dev, CONFIG_REGISTER(bus->config_address) + (unsigned)offset - 4,
@@ -141,8 +139,6 @@ static int pci_config_port_write(void *opaque, uint64_t offset, const uint8_t *d
 		bus->config_address = v & ~0x7f000003U;	/* reserved bits read as zero */
 		return 0;
 	}
-	if (offset - 4 + size > 4)
-		return -EINVAL;
 	dev = addressed_device(bus);
 	if (dev != NULL)
 		pci_config_write(dev, CONFIG_REGISTER(bus->config_address) + (unsigned)offset - 4,

@@ -20,12 +20,14 @@ case_name='' case_problems='' case_on=0
 BOOT_PART=${HOPVM_BOOT_PART:-all}
 
 in_part() {
+	local bound=0
+	case " $EMULATOR_BOUND " in *" $1 "*) bound=1 ;; esac
 	case $BOOT_PART in
 	all) return 0 ;;
-	sandbox) case " $EMULATOR_BOUND " in *" $1 "*) return 0 ;; esac; return 1 ;;
-	host) case " $EMULATOR_BOUND " in *" $1 "*) return 1 ;; esac; return 0 ;;
+	sandbox) [ $bound = 1 ] ;;
+	host) [ $bound = 0 ] ;;
+	*) return 1 ;;
 	esac
-	return 1
 }
 
 # With COUNT_ONLY=1 nothing runs: the cases are only counted.

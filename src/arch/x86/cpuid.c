@@ -1,6 +1,5 @@
 #include "hopvm/x86.h"
 
-#define CPUID_1_ECX_HYPERVISOR (1U << 31)
 #define CPUID_1_EBX_APIC_ID_SHIFT 24
 
 /* Leaves 0xb and 0x1f give the x2APIC ID in EDX of every sub-leaf. */
@@ -16,7 +15,7 @@ void x86_cpu_model_from_supported(struct kvm_cpuid2 *cpuid)
 
 		if (e->function == 1) {
 			e->ebx &= ~(0xffU << CPUID_1_EBX_APIC_ID_SHIFT);
-			e->ecx |= CPUID_1_ECX_HYPERVISOR;
+			e->ecx |= X86_CPUID_1_ECX_HYPERVISOR;
 		}
 		if (x86_cpuid_has_x2apic_id(e))
 			e->edx = 0;
