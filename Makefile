@@ -2,7 +2,8 @@
 #   make              build/hopvm and every guest
 #   make check        unit tests, then boot tests (through tools/kvm-sandbox without /dev/kvm)
 #   make SAN=1 check  the same with AddressSanitizer + UndefinedBehaviorSanitizer (in build/san)
-#   make fuzz         the migration stream reader under libFuzzer for FUZZ_SECONDS (default 60)
+#   make fuzz         under libFuzzer for FUZZ_SECONDS each (default 60): the migration stream
+#                     reader, then the virtqueue walk with virtio-blk's requests
 #   make install PREFIX=/usr/local DESTDIR=
 #   V=1               show the full commands
 
@@ -57,7 +58,9 @@ LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src
 	src/migration/vm_state.c src/migration/transport.c src/migration/outgoing.c \
 	src/migration/throttle.c \
 	src/migration/incoming.c \
-	src/pci/pci.c
+	src/pci/pci.c src/pci/msix.c src/pci/machine.c src/irq.c \
+	src/virtio/queue.c src/virtio/device.c src/virtio/pci.c src/virtio/pci_state.c \
+	src/virtio/blk.c src/virtio/rng.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm
@@ -83,7 +86,7 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
-	test_json test_migration_live test_kvm_host test_pci
+	test_json test_migration_live test_kvm_host test_pci test_virtio
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
@@ -188,6 +191,11 @@ FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
 	$(filter src/migration/hash.c src/migration/stream%,$(LIB_SRCS)))
 FUZZER := $(FUZZ_DIR)/fuzz_migration_stream
 FUZZ_SEEDER := $(FUZZ_DIR)/fuzz_migration_stream_seeds
+# The virtqueue walk and virtio-blk's requests over a guest RAM the input fills.
+FUZZ_VIRTIO_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
+	src/device_state.c src/pci/pci.c src/pci/msix.c src/virtio/queue.c src/virtio/device.c \
+	src/virtio/pci.c src/virtio/pci_state.c src/virtio/blk.c)
+FUZZER_VIRTIO := $(FUZZ_DIR)/fuzz_virtio
 ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
 FUZZ_FLAGS_STAMP := $(FUZZ_DIR)/.flags
 FUZZ_FLAGS_NOW := $(FUZZ_CC) $(FUZZ_CFLAGS)
@@ -225,11 +233,18 @@ $(FUZZ_SEEDER): $(FUZZ_DIR)/obj/seeds/fuzz_migration_stream.o $(FUZZ_LIB_OBJS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(FUZZ_CC) $^ $(FUZZ_SAN) -o $@
 
-fuzz: $(FUZZER) $(FUZZ_SEEDER)
-	$(Q)rm -rf $(FUZZ_DIR)/seeds && mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus
+$(FUZZER_VIRTIO): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_virtio.o $(FUZZ_VIRTIO_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -pthread -o $@
+
+fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO)
+	$(Q)rm -rf $(FUZZ_DIR)/seeds && mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus \
+		$(FUZZ_DIR)/corpus-virtio
 	$(Q)$(FUZZ_SEEDER) $(FUZZ_DIR)/seeds
 	$(Q)$(FUZZER) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+	$(Q)$(FUZZER_VIRTIO) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/virtio- $(FUZZ_DIR)/corpus-virtio tests/fuzz/virtio-seeds
 
 install: $(HOPVM)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hopvm/guests

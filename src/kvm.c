@@ -129,6 +129,22 @@ int kvm_create_pit2(int vm_fd, const struct kvm_pit_config *config)
 	return KVM_IOCTL_PTR(vm_fd, KVM_CREATE_PIT2, config);
 }
 
+int kvm_set_gsi_routing(int vm_fd, const struct kvm_irq_routing *routing)
+{
+	/* The entries follow the header: the size in the ioctl number is the header's. */
+	return KVM_IOCTL_VAL(vm_fd, KVM_SET_GSI_ROUTING, routing);
+}
+
+int kvm_irqfd(int vm_fd, const struct kvm_irqfd *irqfd)
+{
+	return KVM_IOCTL_PTR(vm_fd, KVM_IRQFD, irqfd);
+}
+
+int kvm_ioeventfd(int vm_fd, const struct kvm_ioeventfd *ioeventfd)
+{
+	return KVM_IOCTL_PTR(vm_fd, KVM_IOEVENTFD, ioeventfd);
+}
+
 int kvm_irq_line(int vm_fd, unsigned irq, int level)
 {
 	struct kvm_irq_level line = { .irq = irq, .level = (__u32)level };

@@ -62,6 +62,10 @@ static void usage(FILE *out)
 		"                          this long (default %dms)\n"
 		"      --max-bandwidth RATE  migrations send at most RATE bytes a second, with K,\n"
 		"                          M or G (default: no limit)\n"
+		"      --disk PATH[,ro]    a virtio-blk disk backed by the raw image PATH (read-only\n"
+		"                          with ,ro); up to 6, seen by Linux as vda, vdb, ...\n"
+		"      --no-rng            leave out the virtio-rng entropy device (attached by\n"
+		"                          default)\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
 		"                          transparent huge pages) and say which it got\n"
 		"  -v, --verbose           report KVM and memory set-up, and log unmapped device\n"
@@ -151,6 +155,8 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "cmdline", required_argument, NULL, 'C' },
 		{ "qemu-exit-status", no_argument, NULL, 'Q' },
 		{ "hugepages", no_argument, NULL, 'H' },
+		{ "disk", required_argument, NULL, 'd' },
+		{ "no-rng", no_argument, NULL, 'N' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -214,6 +220,20 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case 'H':
 			cfg->hugepages = true;
+			break;
+		case 'd': {
+			struct vm_disk_config *d = &cfg->disks[cfg->nr_disks];
+
+			if (cfg->nr_disks == VM_MAX_DISKS)
+				return usage_error("--disk: no more than %s disks", "6");
+			if (virtio_blk_parse_option(optarg, d->path, sizeof(d->path),
+						    &d->read_only) < 0)
+				return usage_error("%s", err_msg());
+			cfg->nr_disks++;
+			break;
+		}
+		case 'N':
+			cfg->rng = false;
 			break;
 		case 'Q':
 			cfg->qemu_exit_status = true;
@@ -324,6 +344,7 @@ static int cmd_run(int argc, char **argv)
 		.nr_vcpus = 1,
 		.console_fd = STDOUT_FILENO,
 		.input_fd = STDIN_FILENO,
+		.rng = true,
 	};
 	struct boot_options boot = { .format = BOOT_FORMAT_AUTO };
 	struct boot_image image = { NULL, 0 }, initrd = { NULL, 0 };

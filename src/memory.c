@@ -137,15 +137,22 @@ uint64_t guest_region_bitmap_words(const struct guest_region *r)
 
 int guest_mem_dirty_log_start(struct guest_mem *mem)
 {
+	uint64_t *bits[MEM_MAX_REGIONS] = { NULL };
+
+	/* All or nothing, and published only whole: device threads may be marking pages. */
 	for (unsigned i = 0; i < mem->nr_regions; i++) {
 		if (mem->dirty[i] != NULL)
 			continue;
-		mem->dirty[i] = calloc(guest_region_bitmap_words(&mem->regions[i]), sizeof(uint64_t));
-		if (mem->dirty[i] == NULL) {
-			guest_mem_dirty_log_stop(mem);
+		bits[i] = calloc(guest_region_bitmap_words(&mem->regions[i]), sizeof(uint64_t));
+		if (bits[i] == NULL) {
+			for (unsigned j = 0; j < i; j++)
+				free(bits[j]);
 			return err_set(-ENOMEM, "out of memory for the dirty page bitmap");
 		}
 	}
+	for (unsigned i = 0; i < mem->nr_regions; i++)
+		if (bits[i] != NULL)
+			__atomic_store_n(&mem->dirty[i], bits[i], __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -161,16 +168,19 @@ void guest_mem_mark_dirty(struct guest_mem *mem, uint64_t gpa, uint64_t len)
 {
 	for (unsigned i = 0; i < mem->nr_regions && len > 0; i++) {
 		const struct guest_region *r = &mem->regions[i];
+		/* Device threads call this while migration starts the log: the bitmap appears
+		 * whole or not at all (it is freed only while they are paused). */
+		uint64_t *dirty = __atomic_load_n(&mem->dirty[i], __ATOMIC_ACQUIRE);
 		uint64_t first, last;
 
-		if (mem->dirty[i] == NULL || gpa < r->gpa || gpa - r->gpa >= r->size)
+		if (dirty == NULL || gpa < r->gpa || gpa - r->gpa >= r->size)
 			continue;
 		first = (gpa - r->gpa) / MEM_PAGE_SIZE;
 		last = (gpa - r->gpa + len - 1) / MEM_PAGE_SIZE;
 		if (last >= guest_region_pages(r))
 			last = guest_region_pages(r) - 1;
 		for (uint64_t p = first; p <= last; p++)
-			__atomic_fetch_or(&mem->dirty[i][p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+			__atomic_fetch_or(&dirty[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
 	}
 }
 

@@ -15,6 +15,7 @@
 #include "hopvm/mptable.h"
 #include "hopvm/vcpu.h"
 #include "hopvm/vm.h"
+#include "hopvm/vm_pci.h"
 #include "hopvm/x86.h"
 
 static void com1_tx(void *ctx, uint8_t byte)
@@ -112,7 +113,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 		if (ret < 0)
 			return ret;
 	}
-	return 0;
+	return vm_pci_init(vm);
 }
 
 static int vm_check_kvm(struct vm *vm)
@@ -185,7 +186,10 @@ void vm_dirty_log_stop(struct vm *vm)
 {
 	/* Dropping the flag cannot fail for a slot KVM took with it. */
 	(void)vm_map_memory(vm, 0);
+	/* A device thread may be marking a page: the bitmaps go while none runs. */
+	vm_pci_pause(vm);
 	guest_mem_dirty_log_stop(&vm->mem);
+	vm_pci_resume(vm);
 }
 
 int vm_create_kvm(struct vm *vm)
@@ -222,6 +226,9 @@ int vm_create_kvm(struct vm *vm)
 	if (ret < 0)
 		return ret;
 	ret = vm_map_memory(vm, 0);
+	if (ret < 0)
+		return ret;
+	ret = vm_pci_attach(vm);
 	if (ret < 0)
 		return ret;
 
@@ -287,10 +294,14 @@ void vm_pause(struct vm *vm)
 	while (vm->nr_paused < vm->nr_running && !vm->stop_requested)
 		pthread_cond_wait(&vm->state_cond, &vm->state_lock);
 	pthread_mutex_unlock(&vm->state_lock);
+	/* With the vCPUs still, the devices finish what they are doing and wait too (pauses
+	 * nest there as here): nothing then writes guest RAM. */
+	vm_pci_pause(vm);
 }
 
 void vm_resume(struct vm *vm)
 {
+	vm_pci_resume(vm);
 	pthread_mutex_lock(&vm->state_lock);
 	if (vm->pause_count > 0)
 		__atomic_store_n(&vm->pause_count, vm->pause_count - 1, __ATOMIC_RELEASE);
@@ -309,7 +320,7 @@ static int vm_write_firmware_tables(struct vm *vm)
 			cpu.features = vm->cpuid->entries[i].edx;
 		}
 	}
-	return mptable_write(&vm->mem, vm->nr_vcpus, &cpu);
+	return mptable_write(&vm->mem, vm->nr_vcpus, &cpu, vm_pci_intx_slots(vm));
 }
 
 int vm_start(struct vm *vm, const struct boot_info *info)
@@ -429,6 +440,7 @@ int vm_run(struct vm *vm, const struct boot_info *info)
 
 void vm_destroy(struct vm *vm)
 {
+	vm_pci_free(vm);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);

@@ -31,6 +31,10 @@ int kvm_create_vcpu(int vm_fd, unsigned id);
 int kvm_create_irqchip(int vm_fd);
 int kvm_create_pit2(int vm_fd, const struct kvm_pit_config *config);
 int kvm_irq_line(int vm_fd, unsigned irq, int level);
+/* Replaces the whole GSI routing table (the irqchip's pins included). */
+int kvm_set_gsi_routing(int vm_fd, const struct kvm_irq_routing *routing);
+int kvm_irqfd(int vm_fd, const struct kvm_irqfd *irqfd);
+int kvm_ioeventfd(int vm_fd, const struct kvm_ioeventfd *ioeventfd);
 /* Copies the slot's dirty bitmap and clears it (and write-protects the pages again). */
 int kvm_get_dirty_log(int vm_fd, struct kvm_dirty_log *log);
 

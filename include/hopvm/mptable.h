@@ -19,10 +19,15 @@ struct mptable_cpu_info {
 	uint32_t features;	/* CPUID leaf 1 EDX */
 };
 
+/* PCI slot s (1 to 8) has its INTA# on IOAPIC pin 16 + s - 1, a line of its own. */
+#define MPTABLE_PCI_MAX_SLOT 8
+#define MPTABLE_PCI_PIN(slot) (16 + (slot) - 1)
+
 /* Writes the floating pointer and configuration table describing nr_cpus CPUs (APIC IDs
- * 0..nr_cpus-1, the first the boot CPU), one IOAPIC (ID nr_cpus) and ISA IRQ n on IOAPIC pin n,
- * as KVM's in-kernel routing has it. */
-int mptable_write(struct guest_mem *mem, unsigned nr_cpus, const struct mptable_cpu_info *cpu)
-	__attribute__((warn_unused_result));
+ * 0..nr_cpus-1, the first the boot CPU), one IOAPIC (ID nr_cpus), ISA IRQ n on IOAPIC pin n,
+ * as KVM's in-kernel routing has it, and the INTA# of each PCI slot in the pci_slots mask
+ * (level-triggered, on MPTABLE_PCI_PIN). */
+int mptable_write(struct guest_mem *mem, unsigned nr_cpus, const struct mptable_cpu_info *cpu,
+		  uint32_t pci_slots) __attribute__((warn_unused_result));
 
 #endif

@@ -8,9 +8,11 @@
 #ifndef HOPVM_PCI_H
 #define HOPVM_PCI_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "hopvm/device.h"
+#include "hopvm/device_state.h"
 
 #define PCI_CONFIG_PORT 0xcf8
 #define PCI_CONFIG_NR_PORTS 8
@@ -27,6 +29,8 @@
 #define PCI_HEADER_TYPE 0x0e
 #define PCI_BAR0 0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
+#define PCI_SUBSYSTEM_ID 0x2e
+#define PCI_CAPABILITY_LIST 0x34
 #define PCI_INTERRUPT_LINE 0x3c
 #define PCI_INTERRUPT_PIN 0x3d
 
@@ -35,18 +39,58 @@
 #define PCI_COMMAND_MASTER 0x4
 #define PCI_COMMAND_INTX_DISABLE 0x400
 
+#define PCI_STATUS_CAP_LIST 0x10
+
 #define PCI_BAR_IO 0x1	/* bit 0 of an I/O BAR; memory BARs have it clear */
+
+#define PCI_CAP_ID_MSIX 0x11
+#define PCI_CAP_ID_VENDOR 0x09
+#define PCI_CAP_FIRST 0x40	/* capabilities follow the type 0 header */
+
+/* Where hopvm places the devices' memory BARs: in the 32-bit MMIO hole, below the IOAPIC. */
+#define PCI_MMIO_WINDOW_BASE 0xe0000000ULL
+#define PCI_MMIO_WINDOW_SIZE 0x10000000ULL
+
+struct pci_device;
+
+/* What a device does beyond its configuration space.  NULL members: nothing to do. */
+struct pci_device_ops {
+	/* An access to memory BAR n, at offset from its start. */
+	int (*bar_read)(struct pci_device *dev, unsigned n, uint64_t offset, uint8_t *data,
+			unsigned size);
+	int (*bar_write)(struct pci_device *dev, unsigned n, uint64_t offset,
+			 const uint8_t *data, unsigned size);
+	/* After the guest wrote [offset, offset + size) of the configuration space (the new
+	 * value is in dev->config): the command register, a BAR or a capability. */
+	void (*config_written)(struct pci_device *dev, unsigned offset, unsigned size);
+	/* Before a read of [offset, offset + size): a capability that is a window. */
+	void (*config_reading)(struct pci_device *dev, unsigned offset, unsigned size);
+	/* The machine was reset: the configuration space is back as pci_bus_add() left it. */
+	void (*reset)(struct pci_device *dev);
+	/* Migration of what lies beyond the configuration space (which the bus saves). */
+	int (*save)(struct pci_device *dev, struct state_buf *s);
+	int (*load)(struct pci_device *dev, struct state_buf *s);
+};
 
 struct pci_device {
 	const char *name;
+	const struct pci_device_ops *ops;
+	void *owner;				/* the device model this header belongs to */
 	uint8_t config[PCI_CONFIG_SPACE];
 	uint8_t wmask[PCI_CONFIG_SPACE];	/* a 1 bit: the guest may write it */
+	uint8_t reset_config[PCI_CONFIG_SPACE];	/* as pci_bus_add() left it */
 	uint32_t bar_size[PCI_BARS];		/* 0: no BAR there */
+	uint8_t next_cap;			/* where pci_device_add_cap() puts the next one */
+	uint8_t last_cap;			/* the list's tail, 0 while empty */
 };
 
+/* Bus 0.  The lock orders configuration cycles from several vCPUs (0xcf8 is one latch) and
+ * keeps BAR lookups whole; a device's own handlers run outside it. */
 struct pci_bus {
+	pthread_mutex_t lock;
 	uint32_t config_address;	/* the last dword written to 0xcf8 */
 	struct pci_device *slots[PCI_SLOTS];
+	uint64_t next_bar;		/* the window's first free address */
 };
 
 /* A type 0 header: IDs and class as given, the command register writable (I/O, memory, bus
@@ -62,11 +106,26 @@ int pci_device_set_bar(struct pci_device *dev, unsigned n, uint32_t size, uint32
 /* The address BAR n holds now (its low flag bits cleared). */
 uint32_t pci_device_bar_address(const struct pci_device *dev, unsigned n);
 
-void pci_bus_init(struct pci_bus *bus);
+/* Appends a capability of len bytes (its ID and next pointer included) to the list and
+ * returns its offset; the bytes after the first two are the caller's to fill and to make
+ * writable.  -ENOSPC when the configuration space is full. */
+int pci_device_add_cap(struct pci_device *dev, uint8_t id, unsigned len)
+	__attribute__((warn_unused_result));
 
-/* Puts dev in slot (0 to 31) of bus 0; -EEXIST if taken, -EINVAL past the last slot. */
+/* Marks [offset, offset + len) writable by the guest (mask bits, little-endian). */
+void pci_device_set_wmask(struct pci_device *dev, unsigned offset, unsigned len, uint32_t mask);
+
+void pci_bus_init(struct pci_bus *bus);
+void pci_bus_free(struct pci_bus *bus);
+
+/* Puts dev in slot (0 to 31) of bus 0 and gives its memory BARs addresses in the MMIO window
+ * (each aligned to its size), as firmware would.  -EEXIST if the slot is taken, -EINVAL past
+ * the last slot, -ENOSPC when the window is full. */
 int pci_bus_add(struct pci_bus *bus, unsigned slot, struct pci_device *dev)
 	__attribute__((warn_unused_result));
+
+/* The first free slot after the host bridge's, or -ENOSPC. */
+int pci_bus_free_slot(const struct pci_bus *bus);
 
 /* Configuration space through a device's own offset, any size 1, 2 or 4 within a dword. */
 uint32_t pci_config_read(const struct pci_device *dev, unsigned offset, unsigned size);
@@ -74,5 +133,12 @@ void pci_config_write(struct pci_device *dev, unsigned offset, unsigned size, ui
 
 /* Ports 0xcf8-0xcff, registered with a struct pci_bus. */
 extern const struct device_ops pci_config_ops;
+
+/* The MMIO window, registered with a struct pci_bus at PCI_MMIO_WINDOW_BASE: an access goes
+ * to the memory BAR holding it, of a device whose memory decoding is on. */
+extern const struct device_ops pci_mmio_window_ops;
+
+/* The host bridge in slot 0 that tells a guest's PCI probe a bus is here. */
+void pci_host_bridge_init(struct pci_device *dev);
 
 #endif

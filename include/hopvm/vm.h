@@ -20,10 +20,15 @@
 #include "hopvm/control.h"
 #include "hopvm/debug_exit.h"
 #include "hopvm/i8042.h"
+#include "hopvm/irq.h"
 #include "hopvm/kvm_info.h"
 #include "hopvm/memory.h"
 #include "hopvm/rtc_cmos.h"
+#include "hopvm/pci.h"
 #include "hopvm/uart_16550.h"
+#include "hopvm/virtio_blk.h"
+#include "hopvm/virtio_pci.h"
+#include "hopvm/virtio_rng.h"
 
 /* hopvm's exit statuses besides the guest's own (documented in the README). */
 enum hopvm_exit_status {
@@ -43,6 +48,14 @@ struct vcpu;
 /* A throttled vCPU runs this long between two sleeps. */
 #define VM_THROTTLE_SLICE_NS 10000000ULL
 
+#define VM_MAX_DISKS 6
+#define VM_MAX_VIRTIO 8
+
+struct vm_disk_config {
+	char path[256];
+	bool read_only;
+};
+
 struct vm_config {
 	uint64_t ram_size;
 	unsigned nr_vcpus;
@@ -53,6 +66,9 @@ struct vm_config {
 	int input_fd;		/* what COM1 receives, or -1 */
 	const char *control_path;	/* the control socket, or NULL */
 	struct migration_params migration;	/* defaults for migrations it starts */
+	struct vm_disk_config disks[VM_MAX_DISKS];	/* --disk, in order: vda, vdb, ... */
+	unsigned nr_disks;
+	bool rng;		/* attach virtio-rng (default; --no-rng leaves it out) */
 };
 
 struct vm {
@@ -72,6 +88,17 @@ struct vm {
 	struct rtc_cmos rtc;
 	struct console_input console_in;
 	struct control control;
+
+	/* PCI (src/pci/machine.c): the bus, its host bridge, the virtio devices. */
+	struct pci_bus pci;
+	struct pci_device host_bridge;
+	struct irq_router irq;
+	struct virtio_blk disks[VM_MAX_DISKS];
+	unsigned nr_disks;
+	struct virtio_rng rng;
+	struct virtio_pci virtio[VM_MAX_VIRTIO];
+	unsigned nr_virtio;
+	bool pci_ready, irq_ready, msi_error_logged;
 
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;	/* created so far */

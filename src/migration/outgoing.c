@@ -10,6 +10,7 @@
 #include "hopvm/migration.h"
 #include "hopvm/migration_stream.h"
 #include "hopvm/vm.h"
+#include "hopvm/vm_pci.h"
 #include "hopvm/vm_state.h"
 #include "throttle.h"
 
@@ -331,6 +332,9 @@ static int stop_and_copy(struct sender *s)
 	vm_pause(s->vm);
 	s->paused = true;
 	ret = check_abort(s);
+	/* The disks are shared storage: what the guest wrote is there before it runs there. */
+	if (ret == 0)
+		ret = vm_pci_flush(s->vm);
 	if (ret == 0)
 		ret = collect_dirty(s, &marked);
 	if (ret == 0)

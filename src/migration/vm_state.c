@@ -303,26 +303,32 @@ static int write_vm_level(struct vm *vm, struct mig_writer *w)
 	return ret;
 }
 
+#define DEVICE_STATE_BUF (64 * 1024)	/* the PCI bus with every device is the largest */
+
 static int write_devices(struct vm *vm, struct mig_writer *w)
 {
-	uint8_t buf[4096];
+	uint8_t *buf = malloc(DEVICE_STATE_BUF);
+	int ret = 0;
 
-	for (size_t i = 0; i < vm->pio_bus.nr_ranges; i++) {
+	if (buf == NULL)
+		return err_set(-ENOMEM, "out of memory for device state");
+	for (size_t i = 0; i < vm->pio_bus.nr_ranges && ret == 0; i++) {
 		const struct bus_range *r = &vm->pio_bus.ranges[i];
 		struct mig_blob state = { buf, 0 };
 		int len;
 
 		if (r->ops->save == NULL)
 			continue;
-		len = r->ops->save(r->dev, buf, sizeof(buf));
-		if (len < 0)
-			return err_set(len, "%s: cannot save its state", r->ops->name);
+		len = r->ops->save(r->dev, buf, DEVICE_STATE_BUF);
+		if (len < 0) {
+			ret = err_set(len, "%s: cannot save its state", r->ops->name);
+			break;
+		}
 		state.len = (uint32_t)len;
-		len = mig_write_device(w, r->ops->name, &state);
-		if (len < 0)
-			return len;
+		ret = mig_write_device(w, r->ops->name, &state);
 	}
-	return 0;
+	free(buf);
+	return ret < 0 ? ret : 0;
 }
 
 int vm_state_write_cpus_and_devices(struct vm *vm, struct mig_writer *w)

@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 	opts.cmdline = argv[2];
 	if (boot_image_read(argv[1], &image) < 0 || vm_init(&vm, &cfg) < 0 ||
 	    boot_load_image(&vm.mem, &image, &opts, &info) < 0 || vm_create_kvm(&vm) < 0 ||
-	    mptable_write(&vm.mem, 1, &cpu) < 0 || vcpu_set_firmware_state(&vm.vcpus[0]) < 0 ||
+	    mptable_write(&vm.mem, 1, &cpu, 0) < 0 || vcpu_set_firmware_state(&vm.vcpus[0]) < 0 ||
 	    vcpu_set_boot_state(&vm.vcpus[0], &info) < 0) {
 		fprintf(stderr, "bare_kvm: %s\n", err_msg());
 		return 1;

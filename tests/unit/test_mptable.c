@@ -26,7 +26,7 @@ static void test_table_describes_cpus_and_ioapic(void **state)
 
 	(void)state;
 	guest_mem_init_buffer(&mem, ram, sizeof(ram));
-	assert_int_equal(mptable_write(&mem, 4, &cpu), 0);
+	assert_int_equal(mptable_write(&mem, 4, &cpu, 0), 0);
 	assert_memory_equal(mpf, "_MP_", 4);
 	assert_int_equal(sum(mpf, 16), 0);
 	memcpy(&mpc_addr, mpf + 4, 4);
@@ -67,11 +67,11 @@ static void test_cpu_limits(void **state)
 
 	(void)state;
 	guest_mem_init_buffer(&mem, ram, sizeof(ram));
-	assert_int_equal(mptable_write(&mem, 0, &cpu), -EINVAL);
-	assert_int_equal(mptable_write(&mem, MPTABLE_MAX_CPUS + 1, &cpu), -EINVAL);
-	assert_int_equal(mptable_write(&mem, MPTABLE_MAX_CPUS, &cpu), 0);
+	assert_int_equal(mptable_write(&mem, 0, &cpu, 0), -EINVAL);
+	assert_int_equal(mptable_write(&mem, MPTABLE_MAX_CPUS + 1, &cpu, 0), -EINVAL);
+	assert_int_equal(mptable_write(&mem, MPTABLE_MAX_CPUS, &cpu, 0), 0);
 	guest_mem_init_buffer(&mem, ram, 0xf0000);
-	assert_int_equal(mptable_write(&mem, 1, &cpu), -EFAULT);
+	assert_int_equal(mptable_write(&mem, 1, &cpu, 0), -EFAULT);
 }
 
 static void test_e820_map(void **state)

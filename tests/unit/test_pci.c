@@ -165,6 +165,58 @@ static void test_bad_bars_and_slots(void **state)
 	assert_int_equal(pci_bus_add(&pci, 32, &other), -EINVAL);
 }
 
+static void test_bars_placed_in_the_window(void **state)
+{
+	(void)state;
+	/* pci_bus_add placed the memory BAR, aligned to its size, in the MMIO window. */
+	assert_int_equal(pci_device_bar_address(&disk, 0), PCI_MMIO_WINDOW_BASE);
+	assert_int_equal(pci_bus_free_slot(&pci), 1);
+}
+
+static void test_capability_list(void **state)
+{
+	struct pci_device dev;
+
+	(void)state;
+	pci_device_init(&dev, "caps", 0x1af4, 0x1041, 0x020000, 1);
+	assert_int_equal(pci_device_add_cap(&dev, PCI_CAP_ID_MSIX, 12), PCI_CAP_FIRST);
+	assert_int_equal(pci_device_add_cap(&dev, PCI_CAP_ID_VENDOR, 17), PCI_CAP_FIRST + 12);
+	assert_int_equal(pci_device_add_cap(&dev, PCI_CAP_ID_VENDOR, 16), PCI_CAP_FIRST + 32);
+	assert_true(dev.config[PCI_STATUS] & PCI_STATUS_CAP_LIST);
+	assert_int_equal(dev.config[PCI_CAPABILITY_LIST], PCI_CAP_FIRST);
+	assert_int_equal(dev.config[PCI_CAP_FIRST + 1], PCI_CAP_FIRST + 12);
+	assert_int_equal(dev.config[PCI_CAP_FIRST + 13], PCI_CAP_FIRST + 32);
+	assert_int_equal(dev.config[PCI_CAP_FIRST + 33], 0);
+	assert_int_equal(pci_device_add_cap(&dev, PCI_CAP_ID_VENDOR, 200), -ENOSPC);
+}
+
+static void test_save_load(void **state)
+{
+	const struct bus_range *r = bus_find(&pio, PCI_CONFIG_PORT);
+	uint8_t buf[4096];
+	int len;
+
+	(void)state;
+	select_reg(3, 0, PCI_COMMAND);
+	data_write(0, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	len = r->ops->save(r->dev, buf, sizeof(buf));
+	assert_true(len > 0);
+	data_write(0, 2, 0);
+	assert_int_equal(r->ops->load(r->dev, buf, (size_t)len), 0);
+	select_reg(3, 0, PCI_COMMAND);
+	assert_int_equal(data_read(0, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+
+	/* A read-only byte that differs (another device ID), a cut, a byte too many. */
+	buf[8 + 1 + 8 + 256 + 1 + 8 + PCI_DEVICE_ID] ^= 1;
+	assert_int_equal(r->ops->load(r->dev, buf, (size_t)len), -EINVAL);
+	buf[8 + 1 + 8 + 256 + 1 + 8 + PCI_DEVICE_ID] ^= 1;
+	assert_int_equal(r->ops->load(r->dev, buf, (size_t)len - 1), -EINVAL);
+	assert_int_equal(r->ops->load(r->dev, buf, (size_t)len + 1), -EINVAL);
+	/* A latch with reserved bits set. */
+	buf[0] = 3;
+	assert_int_equal(r->ops->load(r->dev, buf, (size_t)len), -EINVAL);
+}
+
 #define PCI_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -177,6 +229,9 @@ int main(void)
 		PCI_TEST(test_read_only_fields_stay),
 		PCI_TEST(test_bar_sizing),
 		PCI_TEST(test_bad_bars_and_slots),
+		PCI_TEST(test_bars_placed_in_the_window),
+		PCI_TEST(test_capability_list),
+		PCI_TEST(test_save_load),
 	};
 	return cmocka_run_group_tests_name("pci", tests, NULL, NULL);
 }

@@ -70,13 +70,17 @@ enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 #define MP_SPEC_REV 4
 #define LAPIC_VERSION 0x14
 #define IOAPIC_VERSION 0x11
-#define ISA_BUS_ID 0
+/* Linux looks a PCI interrupt up by the PCI bus number as an MP bus ID: bus 0 must be PCI. */
+#define PCI_BUS_ID 0
+#define ISA_BUS_ID 1
+#define MP_IRQ_LEVEL_HIGH 0x0d	/* polarity active high (01), trigger level (11) */
 #define ALL_LAPICS 0xff
 
 #define MPTABLE_MAX_SIZE                                                                   \
 	(sizeof(struct mpf_pointer) + sizeof(struct mpc_header) +                          \
-	 MPTABLE_MAX_CPUS * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +              \
-	 sizeof(struct mpc_ioapic) + (MPTABLE_ISA_IRQS + 2) * sizeof(struct mpc_intsrc))
+	 MPTABLE_MAX_CPUS * sizeof(struct mpc_cpu) + 2 * sizeof(struct mpc_bus) +          \
+	 sizeof(struct mpc_ioapic) +                                                       \
+	 (MPTABLE_ISA_IRQS + 2 + MPTABLE_PCI_MAX_SLOT) * sizeof(struct mpc_intsrc))
 
 static uint8_t checksum(const void *p, size_t len)
 {
@@ -88,7 +92,8 @@ static uint8_t checksum(const void *p, size_t len)
 	return (uint8_t)-sum;
 }
 
-int mptable_write(struct guest_mem *mem, unsigned nr_cpus, const struct mptable_cpu_info *cpu)
+int mptable_write(struct guest_mem *mem, unsigned nr_cpus, const struct mptable_cpu_info *cpu,
+		  uint32_t pci_slots)
 {
 	uint8_t buf[MPTABLE_MAX_SIZE];
 	struct mpf_pointer *mpf = (struct mpf_pointer *)buf;
@@ -108,10 +113,13 @@ int mptable_write(struct guest_mem *mem, unsigned nr_cpus, const struct mptable_
 			.flags = MP_CPU_ENABLED | (i == 0 ? MP_CPU_BOOT : 0),
 			.signature = cpu->signature, .features = cpu->features,
 		};
+	*(struct mpc_bus *)p = (struct mpc_bus){ .type = MP_BUS, .bus_id = PCI_BUS_ID,
+						 .bus_type = "PCI   " };
+	p += sizeof(struct mpc_bus);
 	*(struct mpc_bus *)p = (struct mpc_bus){ .type = MP_BUS, .bus_id = ISA_BUS_ID,
 						 .bus_type = "ISA   " };
 	p += sizeof(struct mpc_bus);
-	entries++;
+	entries += 2;
 	*(struct mpc_ioapic *)p = (struct mpc_ioapic){
 		.type = MP_IOAPIC, .apic_id = ioapic_id, .apic_version = IOAPIC_VERSION,
 		.flags = MP_CPU_ENABLED, .addr = MPTABLE_IOAPIC_ADDR,
@@ -124,6 +132,18 @@ int mptable_write(struct guest_mem *mem, unsigned nr_cpus, const struct mptable_
 		*(struct mpc_intsrc *)p = (struct mpc_intsrc){
 			.type = MP_INTSRC, .irq_type = MP_INT, .src_bus = ISA_BUS_ID,
 			.src_irq = irq, .dst_apic = ioapic_id, .dst_pin = irq,
+		};
+		p += sizeof(struct mpc_intsrc);
+		entries++;
+	}
+	/* A PCI interrupt source is the slot and pin: (slot << 2) | (INTA# = 0). */
+	for (unsigned slot = 1; slot <= MPTABLE_PCI_MAX_SLOT; slot++) {
+		if (!(pci_slots & (1U << slot)))
+			continue;
+		*(struct mpc_intsrc *)p = (struct mpc_intsrc){
+			.type = MP_INTSRC, .irq_type = MP_INT, .flags = MP_IRQ_LEVEL_HIGH,
+			.src_bus = PCI_BUS_ID, .src_irq = (uint8_t)(slot << 2),
+			.dst_apic = ioapic_id, .dst_pin = (uint8_t)MPTABLE_PCI_PIN(slot),
 		};
 		p += sizeof(struct mpc_intsrc);
 		entries++;
