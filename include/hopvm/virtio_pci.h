@@ -79,7 +79,8 @@ struct virtio_pci {
 	uint8_t isr;			/* under irq_lock, with the INTx level */
 	bool intx_level;
 	pthread_mutex_t irq_lock;
-	bool broken_reported;		/* one message per reset */
+	bool broken_reported;		/* one message per reset for a broken ring, */
+	bool misuse_reported;		/* and one for a refused access */
 
 	int notify_fd[VIRTIO_MAX_QUEUES];
 	uint64_t notify_base;		/* where the ioeventfds are, 0 if none */

@@ -96,15 +96,14 @@ static void device_broken(struct virtio_pci *vp, const char *why)
 		fprintf(stderr, "hopvm: %s: %s; the device stops until the guest resets it\n",
 			vd->ops->name, why);
 	}
-	vp->config_generation++;
 	raise_interrupt(vp, VIRTIO_PCI_ISR_CONFIG, vp->msix_config);
 }
 
 /* A driver that breaks a rule without breaking the device: said once per reset. */
 static void misuse(struct virtio_pci *vp, const char *what, unsigned q)
 {
-	if (!vp->broken_reported) {
-		vp->broken_reported = true;
+	if (!vp->misuse_reported) {
+		vp->misuse_reported = true;
 		fprintf(stderr, "hopvm: %s: the driver %s (queue %u); refused\n", vp->vd->ops->name,
 			what, q);
 	}
@@ -125,7 +124,7 @@ static void device_reset(struct virtio_pci *vp)
 	vp->dfselect = vp->gfselect = 0;
 	vp->queue_select = 0;
 	vp->msix_config = PCI_MSIX_NO_VECTOR;
-	vp->broken_reported = false;
+	vp->broken_reported = vp->misuse_reported = false;
 	vp->pending = 0;
 	pthread_mutex_lock(&vp->irq_lock);
 	vp->isr = 0;
