@@ -60,7 +60,7 @@ LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src
 	src/migration/incoming.c \
 	src/pci/pci.c src/pci/msix.c src/pci/machine.c src/irq.c \
 	src/virtio/queue.c src/virtio/device.c src/virtio/pci.c src/virtio/pci_state.c \
-	src/virtio/blk.c src/virtio/rng.c
+	src/virtio/blk.c src/virtio/rng.c src/virtio/console.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm

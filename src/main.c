@@ -66,6 +66,7 @@ static void usage(FILE *out)
 		"                          with ,ro); up to 6, seen by Linux as vda, vdb, ...\n"
 		"      --no-rng            leave out the virtio-rng entropy device (attached by\n"
 		"                          default)\n"
+		"      --virtio-console    a virtio console (Linux's hvc0) writing where COM1 does\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
 		"                          transparent huge pages) and say which it got\n"
 		"  -v, --verbose           report KVM and memory set-up, and log unmapped device\n"
@@ -157,6 +158,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "hugepages", no_argument, NULL, 'H' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "no-rng", no_argument, NULL, 'N' },
+		{ "virtio-console", no_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -234,6 +236,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		}
 		case 'N':
 			cfg->rng = false;
+			break;
+		case 'V':
+			cfg->virtio_console = true;
 			break;
 		case 'Q':
 			cfg->qemu_exit_status = true;

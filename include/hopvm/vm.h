@@ -27,6 +27,7 @@
 #include "hopvm/pci.h"
 #include "hopvm/uart_16550.h"
 #include "hopvm/virtio_blk.h"
+#include "hopvm/virtio_console.h"
 #include "hopvm/virtio_pci.h"
 #include "hopvm/virtio_rng.h"
 
@@ -69,6 +70,7 @@ struct vm_config {
 	struct vm_disk_config disks[VM_MAX_DISKS];	/* --disk, in order: vda, vdb, ... */
 	unsigned nr_disks;
 	bool rng;		/* attach virtio-rng (default; --no-rng leaves it out) */
+	bool virtio_console;	/* --virtio-console: hvc0, writing where COM1 does */
 };
 
 struct vm {
@@ -96,6 +98,7 @@ struct vm {
 	struct virtio_blk disks[VM_MAX_DISKS];
 	unsigned nr_disks;
 	struct virtio_rng rng;
+	struct virtio_console hvc;
 	struct virtio_pci virtio[VM_MAX_VIRTIO];
 	unsigned nr_virtio;
 	bool pci_ready, irq_ready, msi_error_logged;

@@ -1,7 +1,7 @@
 /* The VM's PCI bus as a machine has it: the host bridge in slot 0, then the virtio functions
- * the command line asked for (the disks in order, then the entropy device), each wired to
- * KVM: its kicks arrive as ioeventfds, its interrupts leave as irqfds (MSI-X) or on its own
- * IOAPIC pin (INTx, as the MP table says). */
+ * the command line asked for (the disks in order, the entropy device, the virtio console),
+ * each wired to KVM: its kicks arrive as ioeventfds, its interrupts leave as irqfds (MSI-X) or
+ * on its own IOAPIC pin (INTx, as the MP table says). */
 #ifndef HOPVM_VM_PCI_H
 #define HOPVM_VM_PCI_H
 

@@ -80,6 +80,10 @@ int vm_pci_init(struct vm *vm)
 		virtio_rng_init(&vm->rng, &vm->mem);
 		ret = add_virtio(vm, &vm->rng.vdev);
 	}
+	if (ret == 0 && vm->cfg.virtio_console) {
+		virtio_console_init(&vm->hvc, &vm->mem, vm->cfg.console_fd);
+		ret = add_virtio(vm, &vm->hvc.vdev);
+	}
 	if (ret == 0)
 		ret = bus_register(&vm->pio_bus, PCI_CONFIG_PORT, PCI_CONFIG_NR_PORTS,
 				   &pci_config_ops, &vm->pci);

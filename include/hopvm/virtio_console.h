@@ -1,0 +1,21 @@
+/* virtio-console (virtio 1.x, 5.3), one port: Linux's hvc0.  What the guest writes leaves in
+ * whole buffers (no exit per byte) for hopvm's console output, as COM1's does; the receive
+ * queue is the guest's to fill but gets nothing, as hopvm's input goes to COM1. */
+#ifndef HOPVM_VIRTIO_CONSOLE_H
+#define HOPVM_VIRTIO_CONSOLE_H
+
+#include "hopvm/virtio.h"
+
+#define VIRTIO_CONSOLE_RX 0
+#define VIRTIO_CONSOLE_TX 1
+
+struct virtio_console {
+	struct virtio_device vdev;
+	int out_fd;
+};
+
+void virtio_console_init(struct virtio_console *con, struct guest_mem *mem, int out_fd);
+
+extern const struct virtio_device_ops virtio_console_ops;
+
+#endif
