@@ -47,6 +47,11 @@
 #define VIRTIO_PCI_Q_AVAIL 0x28
 #define VIRTIO_PCI_Q_USED 0x30
 
+/* What the transport offers besides a device's own features. */
+#define VIRTIO_PCI_TRANSPORT_FEATURES                                                      \
+	(VIRTIO_F(VIRTIO_F_VERSION_1) | VIRTIO_F(VIRTIO_F_INDIRECT_DESC) |               \
+	 VIRTIO_F(VIRTIO_F_EVENT_IDX))
+
 #define VIRTIO_PCI_ISR_QUEUE 1
 #define VIRTIO_PCI_ISR_CONFIG 2
 

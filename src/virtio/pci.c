@@ -20,9 +20,6 @@
 #define CAP_EXTRA 16	/* notify_off_multiplier, or the PCI_CFG window's data */
 enum { CFG_COMMON = 1, CFG_NOTIFY, CFG_ISR, CFG_DEVICE, CFG_PCI };
 
-#define TRANSPORT_FEATURES                                                                 \
-	(VIRTIO_F(VIRTIO_F_VERSION_1) | VIRTIO_F(VIRTIO_F_INDIRECT_DESC) |               \
-	 VIRTIO_F(VIRTIO_F_EVENT_IDX))
 #define SUBSYSTEM_ID 0x1100
 
 static struct virtio_pci *of_pci(struct pci_device *pci)
@@ -37,7 +34,7 @@ static unsigned nr_queues(const struct virtio_pci *vp)
 
 static uint64_t offered_features(const struct virtio_pci *vp)
 {
-	return vp->vd->host_features | TRANSPORT_FEATURES;
+	return vp->vd->host_features | VIRTIO_PCI_TRANSPORT_FEATURES;
 }
 
 /* --- interrupts ------------------------------------------------------------------------ */

@@ -51,8 +51,7 @@ int virtio_pci_load(struct virtio_pci *vp, struct state_buf *s)
 	const char *name = vd->ops->name;
 	uint8_t status = state_get_u8(s), generation, isr, reported;
 	uint64_t features = state_get_u64(s), selects = state_get_u64(s), misc = state_get_u64(s);
-	uint64_t offered = vd->host_features | VIRTIO_F(VIRTIO_F_VERSION_1) |
-			   VIRTIO_F(VIRTIO_F_INDIRECT_DESC) | VIRTIO_F(VIRTIO_F_EVENT_IDX);
+	uint64_t offered = vd->host_features | VIRTIO_PCI_TRANSPORT_FEATURES;
 	struct virtq vqs[VIRTIO_MAX_QUEUES];
 	uint16_t vectors[VIRTIO_MAX_QUEUES];
 	uint8_t config[VIRTIO_CONFIG_MAX];
