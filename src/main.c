@@ -66,7 +66,8 @@ static void usage(FILE *out)
 		"                          with ,ro); up to 6, seen by Linux as vda, vdb, ...\n"
 		"      --no-rng            leave out the virtio-rng entropy device (attached by\n"
 		"                          default)\n"
-		"      --virtio-console    a virtio console (Linux's hvc0) writing where COM1 does\n"
+		"      --virtio-console[=PATH]  a virtio console (Linux's hvc0) writing where COM1\n"
+		"                          does, or appending to the file PATH\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
 		"                          transparent huge pages) and say which it got\n"
 		"  -v, --verbose           report KVM and memory set-up, and log unmapped device\n"
@@ -158,7 +159,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "hugepages", no_argument, NULL, 'H' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "no-rng", no_argument, NULL, 'N' },
-		{ "virtio-console", no_argument, NULL, 'V' },
+		{ "virtio-console", optional_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -239,6 +240,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case 'V':
 			cfg->virtio_console = true;
+			cfg->virtio_console_path = optarg;
 			break;
 		case 'Q':
 			cfg->qemu_exit_status = true;

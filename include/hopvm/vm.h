@@ -70,7 +70,8 @@ struct vm_config {
 	struct vm_disk_config disks[VM_MAX_DISKS];	/* --disk, in order: vda, vdb, ... */
 	unsigned nr_disks;
 	bool rng;		/* attach virtio-rng (default; --no-rng leaves it out) */
-	bool virtio_console;	/* --virtio-console: hvc0, writing where COM1 does */
+	bool virtio_console;	/* --virtio-console: hvc0 ... */
+	const char *virtio_console_path;	/* ... writing there (appending), or where COM1 does */
 };
 
 struct vm {
@@ -101,7 +102,7 @@ struct vm {
 	struct virtio_console hvc;
 	struct virtio_pci virtio[VM_MAX_VIRTIO];
 	unsigned nr_virtio;
-	bool pci_ready, irq_ready, msi_error_logged;
+	bool pci_ready, irq_ready, hvc_open, msi_error_logged;
 
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;	/* created so far */

@@ -81,8 +81,12 @@ int vm_pci_init(struct vm *vm)
 		ret = add_virtio(vm, &vm->rng.vdev);
 	}
 	if (ret == 0 && vm->cfg.virtio_console) {
-		virtio_console_init(&vm->hvc, &vm->mem, vm->cfg.console_fd);
-		ret = add_virtio(vm, &vm->hvc.vdev);
+		ret = virtio_console_open(&vm->hvc, &vm->mem, vm->cfg.virtio_console_path,
+					  vm->cfg.console_fd);
+		if (ret == 0) {
+			vm->hvc_open = true;
+			ret = add_virtio(vm, &vm->hvc.vdev);
+		}
 	}
 	if (ret == 0)
 		ret = bus_register(&vm->pio_bus, PCI_CONFIG_PORT, PCI_CONFIG_NR_PORTS,
@@ -152,6 +156,9 @@ void vm_pci_free(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_disks; i++)
 		virtio_blk_close(&vm->disks[i]);
 	vm->nr_disks = 0;
+	if (vm->hvc_open)
+		virtio_console_close(&vm->hvc);
+	vm->hvc_open = false;
 	if (vm->irq_ready)
 		irq_router_free(&vm->irq);
 	if (vm->pci_ready)

@@ -1,7 +1,10 @@
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "hopvm/error.h"
 #include "hopvm/virtio_console.h"
 
 /* Like COM1's output: nothing lost to a slow or non-blocking fd, but a closed one only costs
@@ -50,8 +53,26 @@ const struct virtio_device_ops virtio_console_ops = {
 	.queue_notify = virtio_console_queue_notify,
 };
 
-void virtio_console_init(struct virtio_console *con, struct guest_mem *mem, int out_fd)
+int virtio_console_open(struct virtio_console *con, struct guest_mem *mem, const char *path,
+			int out_fd)
 {
 	con->out_fd = out_fd;
+	con->owns_out_fd = false;
+	if (path != NULL) {
+		con->out_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (con->out_fd < 0)
+			return err_set(-errno, "--virtio-console: cannot open %s: %s", path,
+				       strerror(errno));
+		con->owns_out_fd = true;
+	}
 	virtio_device_init(&con->vdev, &virtio_console_ops, con, mem, 0, 0);
+	return 0;
+}
+
+void virtio_console_close(struct virtio_console *con)
+{
+	if (con->owns_out_fd)
+		close(con->out_fd);
+	con->owns_out_fd = false;
+	con->out_fd = -1;
 }

@@ -578,7 +578,7 @@ static void test_console_transmit(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(pipe_fds), 0);
-	virtio_console_init(&con, &mem, pipe_fds[1]);
+	assert_int_equal(virtio_console_open(&con, &mem, NULL, pipe_fds[1]), 0);
 	assert_int_equal(virtio_pci_init(&vp, &con.vdev, &plat), 0);
 	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
 	bar_w(VIRTIO_PCI_GFSELECT, 1, 4);
