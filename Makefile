@@ -49,10 +49,11 @@ LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src
 	src/kvm_info.c src/kvm_host.c src/vm.c src/json.c src/control.c \
 	src/vcpu.c src/console.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
-	src/devices/i8042.c src/devices/rtc_cmos.c \
+	src/devices/i8042.c src/devices/rtc_cmos.c src/devices/acpi_pm.c \
 	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/bzimage.c \
 	src/boot/boot.c \
 	src/arch/x86/long_mode.c src/arch/x86/cpuid.c src/arch/x86/mptable.c src/arch/x86/e820.c \
+	src/arch/x86/aml.c src/arch/x86/acpi.c \
 	src/migration/hash.c src/migration/stream.c src/migration/stream_write.c \
 	src/migration/stream_read.c src/migration/stream_sections.c \
 	src/migration/vm_state.c src/migration/transport.c src/migration/outgoing.c \
@@ -86,12 +87,14 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
-	test_json test_migration_live test_kvm_host test_pci test_virtio
+	test_json test_migration_live test_kvm_host test_pci test_virtio test_acpi
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
 # Benchmark programs (make bench).
 BENCH_TOOLS := $(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time $(BUILD)/tests/qmp
+# Runs in the bench's Linux guest: static, and never sanitized.
+GUEST_BENCH_TOOLS := $(BUILD)/tests/diskbench
 
 all: $(HOPVM) $(GUEST_IMAGES)
 
@@ -158,7 +161,12 @@ $(BENCH_TOOLS): $(BUILD)/tests/%: $(BUILD)/obj/tests/bench/%.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $^ $(HOST_LDFLAGS) -o $@
 
-bench: all $(BENCH_TOOLS)
+$(GUEST_BENCH_TOOLS): $(BUILD)/tests/%: tests/bench/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static $< -o $@
+
+bench: all $(BENCH_TOOLS) $(GUEST_BENCH_TOOLS)
 	$(Q)BUILD=$(BUILD) tests/bench/run
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)

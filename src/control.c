@@ -212,6 +212,27 @@ static void control_resume(struct control *ctl, const struct json_object *req, c
 	snprintf(reply, len, "{\"ok\": true, \"state\": \"running\"}");
 }
 
+/* A press of the ACPI power button: the guest decides what it means and when it is done. */
+static void control_shutdown(struct control *ctl, char *reply, size_t len)
+{
+	bool heard;
+
+	if (!ctl->vm->cfg.acpi) {
+		reply_error(reply, len, "this VM has no ACPI power button (--no-acpi); 'quit' ends "
+			    "it at once");
+		return;
+	}
+	heard = acpi_pm_press_power_button(&ctl->vm->acpi_pm);
+	if (heard)
+		snprintf(reply, len, "{\"ok\": true, \"state\": \"%s\", \"power_button\": "
+			 "\"pressed\"}", ctl->paused ? "paused" : "running");
+	else
+		snprintf(reply, len, "{\"ok\": true, \"state\": \"%s\", \"power_button\": "
+			 "\"pressed\", \"warning\": \"the guest has not enabled its ACPI power "
+			 "button event, so it may not hear the press\"}",
+			 ctl->paused ? "paused" : "running");
+}
+
 void control_handle(struct control *ctl, const char *request, char *reply, size_t len)
 {
 	struct json_object req;
@@ -255,14 +276,16 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 			reply_error(reply, len, err_msg());
 		else
 			snprintf(reply, len, "{\"ok\": true, \"state\": \"cancelling\"}");
+	} else if (strcmp(cmd->text, "shutdown") == 0) {
+		control_shutdown(ctl, reply, len);
 	} else if (strcmp(cmd->text, "quit") == 0) {
 		vm_request_stop(ctl->vm, 0, "ended through the control socket (quit)");
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"stopping\"}");
 	} else {
 		char msg[JSON_MAX_TEXT + 128];
 
-		snprintf(msg, sizeof(msg), "unknown command '%s' (status, pause, resume, quit, migrate, "
-			 "migrate-status, migrate-cancel)",
+		snprintf(msg, sizeof(msg), "unknown command '%s' (status, pause, resume, shutdown, quit, "
+			 "migrate, migrate-status, migrate-cancel)",
 			 cmd->text);
 		reply_error(reply, len, msg);
 	}

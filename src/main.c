@@ -30,7 +30,8 @@ static void usage(FILE *out)
 		"usage: hopvm run [options] IMAGE   run a guest kernel\n"
 		"       hopvm run [options] --kernel BZIMAGE [--initrd FILE]   boot Linux\n"
 		"       hopvm ctl SOCKET COMMAND [KEY=VALUE...]   ask a running VM through\n"
-		"                                   --control: status, pause, resume, quit,\n"
+		"                                   --control: status, pause, resume, shutdown\n"
+		"                                   (the ACPI power button), quit,\n"
 		"                                   migrate target=tcp:HOST:PORT, migrate-status,\n"
 		"                                   migrate-cancel (see the README)\n"
 		"       hopvm info [--kind]         what this host's KVM offers hopvm (--kind: one\n"
@@ -66,6 +67,8 @@ static void usage(FILE *out)
 		"                          with ,ro); up to 6, seen by Linux as vda, vdb, ...\n"
 		"      --no-rng            leave out the virtio-rng entropy device (attached by\n"
 		"                          default)\n"
+		"      --no-acpi           give the guest no ACPI tables or power management\n"
+		"                          (the MP table still describes the machine)\n"
 		"      --virtio-console[=PATH]  a virtio console (Linux's hvc0) writing where COM1\n"
 		"                          does, or appending to the file PATH\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
@@ -159,6 +162,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "hugepages", no_argument, NULL, 'H' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "no-rng", no_argument, NULL, 'N' },
+		{ "no-acpi", no_argument, NULL, 'A' },
 		{ "virtio-console", optional_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -237,6 +241,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		}
 		case 'N':
 			cfg->rng = false;
+			break;
+		case 'A':
+			cfg->acpi = false;
 			break;
 		case 'V':
 			cfg->virtio_console = true;
@@ -352,6 +359,7 @@ static int cmd_run(int argc, char **argv)
 		.console_fd = STDOUT_FILENO,
 		.input_fd = STDIN_FILENO,
 		.rng = true,
+		.acpi = true,
 	};
 	struct boot_options boot = { .format = BOOT_FORMAT_AUTO };
 	struct boot_image image = { NULL, 0 }, initrd = { NULL, 0 };

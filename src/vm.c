@@ -8,11 +8,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hopvm/acpi.h"
 #include "hopvm/error.h"
 #include "hopvm/guest_abi.h"
 #include "hopvm/kvm.h"
 #include "hopvm/kvm_info.h"
 #include "hopvm/mptable.h"
+#include "hopvm/pci.h"
 #include "hopvm/vcpu.h"
 #include "hopvm/vm.h"
 #include "hopvm/vm_pci.h"
@@ -70,6 +72,32 @@ static void debug_exit_stop(void *ctx, uint32_t value)
 	vm_request_stop(vm, status, NULL);
 }
 
+static void acpi_sci(void *ctx, int level)
+{
+	struct vm *vm = ctx;
+
+	if (vm->vm_fd >= 0)
+		(void)kvm_irq_line(vm->vm_fd, ACPI_SCI_IRQ, level);
+}
+
+static void acpi_sleep(void *ctx, unsigned slp_typ)
+{
+	struct vm *vm = ctx;
+	bool first;
+
+	if (slp_typ == ACPI_PM_SLP_TYP_S5) {
+		vm_request_stop(vm, 0, NULL);
+		return;
+	}
+	pthread_mutex_lock(&vm->log_lock);
+	first = !vm->sleep_logged;
+	vm->sleep_logged = true;
+	pthread_mutex_unlock(&vm->log_lock);
+	if (first)
+		fprintf(stderr, "hopvm: the guest asked for ACPI sleep type %u, which hopvm's "
+			"tables do not offer (only _S5, power off); it goes on running\n", slp_typ);
+}
+
 int vm_init(struct vm *vm, const struct vm_config *cfg)
 {
 	int ret;
@@ -88,6 +116,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	debug_exit_init(&vm->debug_exit, debug_exit_stop, vm);
 	i8042_init(&vm->i8042, keyboard_irq, keyboard_reset_cpu, vm);
 	rtc_cmos_init(&vm->rtc, NULL, NULL);
+	acpi_pm_init(&vm->acpi_pm, acpi_sci, acpi_sleep, vm);
 
 	ret = guest_mem_alloc(&vm->mem, cfg->ram_size, cfg->hugepages);
 	if (ret < 0)
@@ -110,6 +139,12 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
 		ret = bus_register(devices[i].bus, devices[i].base, devices[i].len, devices[i].ops,
 				   devices[i].dev);
+		if (ret < 0)
+			return ret;
+	}
+	if (cfg->acpi) {
+		ret = bus_register(&vm->pio_bus, ACPI_PM_PORT, ACPI_PM_NR_PORTS, &acpi_pm_ops,
+				   &vm->acpi_pm);
 		if (ret < 0)
 			return ret;
 	}
@@ -309,10 +344,18 @@ void vm_resume(struct vm *vm)
 	pthread_mutex_unlock(&vm->state_lock);
 }
 
-/* What firmware would leave in memory for the guest to find: today the MP table. */
+/* What firmware would leave in memory for the guest to find: the MP table and the ACPI
+ * tables. */
 static int vm_write_firmware_tables(struct vm *vm)
 {
 	struct mptable_cpu_info cpu = { 0 };
+	struct acpi_machine acpi = {
+		.nr_cpus = vm->nr_vcpus,
+		.pci_slots = vm_pci_intx_slots(vm),
+		.pci_mmio_base = PCI_MMIO_WINDOW_BASE,
+		.pci_mmio_size = PCI_MMIO_WINDOW_SIZE,
+	};
+	int ret;
 
 	for (unsigned i = 0; i < vm->cpuid->nent; i++) {
 		if (vm->cpuid->entries[i].function == 1) {
@@ -320,7 +363,10 @@ static int vm_write_firmware_tables(struct vm *vm)
 			cpu.features = vm->cpuid->entries[i].edx;
 		}
 	}
-	return mptable_write(&vm->mem, vm->nr_vcpus, &cpu, vm_pci_intx_slots(vm));
+	ret = mptable_write(&vm->mem, vm->nr_vcpus, &cpu, acpi.pci_slots);
+	if (ret == 0 && vm->cfg.acpi)
+		ret = acpi_write_tables(&vm->mem, &acpi);
+	return ret;
 }
 
 int vm_start(struct vm *vm, const struct boot_info *info)
@@ -452,6 +498,7 @@ void vm_destroy(struct vm *vm)
 	uart_16550_destroy(&vm->com1);
 	i8042_destroy(&vm->i8042);
 	rtc_cmos_destroy(&vm->rtc);
+	acpi_pm_destroy(&vm->acpi_pm);
 	bus_free(&vm->pio_bus);
 	bus_free(&vm->mmio_bus);
 	guest_mem_free(&vm->mem);

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hopvm/bios_area.h"
 #include "hopvm/memory.h"
 
 /* Guest-physical memory below this belongs to hopvm's boot structures (GDT, page tables). */
@@ -35,9 +36,9 @@ void boot_image_free(struct boot_image *image);
 int elf64_load(struct guest_mem *mem, const uint8_t *image, size_t size, uint64_t *entry)
 	__attribute__((warn_unused_result));
 
-/* Firmware tables (the MP table) live here; no image may load over them. */
-#define BOOT_FIRMWARE_START 0xf0000ULL
-#define BOOT_FIRMWARE_END 0x100000ULL
+/* Firmware tables (MP, ACPI) live here; no image may load over them. */
+#define BOOT_FIRMWARE_START BIOS_AREA_START
+#define BOOT_FIRMWARE_END BIOS_AREA_END
 
 enum boot_format {
 	BOOT_FORMAT_AUTO,	/* look at the image */

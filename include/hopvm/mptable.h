@@ -5,10 +5,11 @@
 
 #include <stdint.h>
 
+#include "hopvm/bios_area.h"
 #include "hopvm/memory.h"
 
-/* In the BIOS area, where the spec tells an OS to search (0xf0000-0xfffff). */
-#define MPTABLE_ADDR 0xf0000ULL
+/* In the BIOS area, where the spec tells an OS to search. */
+#define MPTABLE_ADDR BIOS_AREA_MPTABLE
 #define MPTABLE_MAX_CPUS 254	/* 8-bit APIC IDs; 255 is the broadcast ID */
 #define MPTABLE_LAPIC_ADDR 0xfee00000U
 #define MPTABLE_IOAPIC_ADDR 0xfec00000U

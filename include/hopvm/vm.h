@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "hopvm/boot.h"
+#include "hopvm/acpi_pm.h"
 #include "hopvm/bus.h"
 #include "hopvm/console.h"
 #include "hopvm/control.h"
@@ -71,7 +72,8 @@ struct vm_config {
 	unsigned nr_disks;
 	bool rng;		/* attach virtio-rng (default; --no-rng leaves it out) */
 	bool virtio_console;	/* --virtio-console: hvc0 ... */
-	const char *virtio_console_path;	/* ... writing there (appending), or where COM1 does */
+	const char *virtio_console_path;
+	bool acpi;		/* ACPI tables and the PM1 block (default; --no-acpi leaves them out) */	/* ... writing there (appending), or where COM1 does */
 };
 
 struct vm {
@@ -89,6 +91,8 @@ struct vm {
 	struct debug_exit debug_exit;
 	struct i8042 i8042;
 	struct rtc_cmos rtc;
+	struct acpi_pm acpi_pm;	/* registered only with cfg.acpi */
+	bool sleep_logged;	/* a sleep state other than S5 was asked for */
 	struct console_input console_in;
 	struct control control;
 

@@ -21,6 +21,10 @@ BOOT_PART=${HOPVM_BOOT_PART:-all}
 
 in_part() {
 	local bound=0
+	# HOPVM_BOOT_ONLY="NAME ...", for a developer: only those cases.
+	if [ -n "${HOPVM_BOOT_ONLY:-}" ]; then
+		case " $HOPVM_BOOT_ONLY " in *" $1 "*) ;; *) return 1 ;; esac
+	fi
 	case " $EMULATOR_BOUND " in *" $1 "*) bound=1 ;; esac
 	case $BOOT_PART in
 	all) return 0 ;;

@@ -94,9 +94,24 @@ static void test_control_answers(void **state)
 	control_handle(&ctl, "{\"cmd\": \"status\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"ok\": true, \"state\": \"running\", \"vcpus\": 2, "
 			    "\"mem_bytes\": 67108864, \"migration\": \"none\"}");
+	/* The power button: refused without ACPI; with it, pressed, and the guest that has
+	 * not enabled its event is said not to be listening, then one that has. */
+	control_handle(&ctl, "{\"cmd\": \"shutdown\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"this VM has no ACPI power button (--no-acpi); "
+			    "'quit' ends it at once\"}");
+	vm.cfg.acpi = true;
+	acpi_pm_init(&vm.acpi_pm, NULL, NULL, NULL);
+	control_handle(&ctl, "{\"cmd\": \"shutdown\"}", reply, sizeof(reply));
+	assert_non_null(strstr(reply, "\"power_button\": \"pressed\", \"warning\": \"the guest "
+			       "has not enabled its ACPI power button event"));
+	assert_int_equal(acpi_pm_write(&vm.acpi_pm, 2, (const uint8_t[]){ 0x00, 0x01 }, 2), 0);
+	control_handle(&ctl, "{\"cmd\": \"shutdown\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"ok\": true, \"state\": \"running\", \"power_button\": "
+			    "\"pressed\"}");
+	acpi_pm_destroy(&vm.acpi_pm);
 	control_handle(&ctl, "{\"cmd\": \"fly\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"unknown command 'fly' (status, pause, resume, "
-			    "quit, migrate, migrate-status, migrate-cancel)\"}");
+			    "shutdown, quit, migrate, migrate-status, migrate-cancel)\"}");
 	control_handle(&ctl, "{\"cmd\": \"migrate\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"migrate needs a \\\"target\\\": "
 			    "tcp:HOST:PORT or file:PATH\"}");

@@ -82,15 +82,8 @@ enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
 	 sizeof(struct mpc_ioapic) +                                                       \
 	 (MPTABLE_ISA_IRQS + 2 + MPTABLE_PCI_MAX_SLOT) * sizeof(struct mpc_intsrc))
 
-static uint8_t checksum(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	uint8_t sum = 0;
-
-	while (len--)
-		sum += *b++;
-	return (uint8_t)-sum;
-}
+_Static_assert(MPTABLE_ADDR + MPTABLE_MAX_SIZE <= BIOS_AREA_ACPI,
+	       "the largest MP table reaches into the ACPI tables");
 
 int mptable_write(struct guest_mem *mem, unsigned nr_cpus, const struct mptable_cpu_info *cpu,
 		  uint32_t pci_slots)
@@ -162,13 +155,13 @@ int mptable_write(struct guest_mem *mem, unsigned nr_cpus, const struct mptable_
 	memcpy(mpc->product, "HOPVM       ", 12);
 	mpc->entry_count = entries;
 	mpc->lapic_addr = MPTABLE_LAPIC_ADDR;
-	mpc->checksum = checksum(mpc, mpc->length);
+	mpc->checksum = bios_table_checksum(mpc, mpc->length);
 
 	memcpy(mpf->signature, "_MP_", 4);
 	mpf->config_addr = (uint32_t)(MPTABLE_ADDR + sizeof(*mpf));
 	mpf->length = 1;
 	mpf->spec_rev = MP_SPEC_REV;
-	mpf->checksum = checksum(mpf, sizeof(*mpf));
+	mpf->checksum = bios_table_checksum(mpf, sizeof(*mpf));
 
 	if (guest_mem_write(mem, MPTABLE_ADDR, buf, (uint64_t)(p - buf)) < 0)
 		return err_set(-EFAULT, "guest RAM does not reach the MP table at 0x%llx",
