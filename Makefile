@@ -35,6 +35,12 @@ HOST_LDFLAGS := $(LDFLAGS) -pthread
 ifeq ($(SAN),1)
 HOST_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 HOST_LDFLAGS += -fsanitize=address,undefined
+HOPVM_LDFLAGS :=
+else
+# hopvm itself is linked statically: only the libc it uses is resident (1.3 MiB beyond guest
+# RAM with a disk, rng and console, against 2.2 MiB with the shared libc), and it starts
+# without the dynamic loader.  getaddrinfo still loads glibc's NSS modules for host names.
+HOPVM_LDFLAGS := -static
 endif
 
 # Guests are freestanding: no libc, no SSE, no red zone, linked at a fixed address.
@@ -114,7 +120,9 @@ $(LIB): $(LIB_OBJS)
 
 $(HOPVM): $(BUILD)/obj/src/main.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $^ $(HOST_LDFLAGS) -o $@
+	$(Q)$(CC) $^ $(HOST_LDFLAGS) $(HOPVM_LDFLAGS) -o $@ 2>$@.ld; status=$$?; \
+		grep -v "getaddrinfo' in statically linked\|: in function .resolve.:" $@.ld >&2; \
+		rm -f $@.ld; exit $$status
 
 $(BUILD)/obj/guests/%.o: guests/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
