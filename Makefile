@@ -106,7 +106,7 @@ all: $(HOPVM) $(GUEST_IMAGES)
 
 # Rebuild everything when the compiler or flags change (e.g. CC=clang after gcc).
 FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_NOW := $(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS)
+FLAGS_NOW := $(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS) $(HOPVM_LDFLAGS)
 $(shell mkdir -p $(BUILD) && (echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP)))
 
 $(BUILD)/obj/src/%.o: src/%.c $(FLAGS_STAMP)
