@@ -223,14 +223,10 @@ static void control_shutdown(struct control *ctl, char *reply, size_t len)
 		return;
 	}
 	heard = acpi_pm_press_power_button(&ctl->vm->acpi_pm);
-	if (heard)
-		snprintf(reply, len, "{\"ok\": true, \"state\": \"%s\", \"power_button\": "
-			 "\"pressed\"}", ctl->paused ? "paused" : "running");
-	else
-		snprintf(reply, len, "{\"ok\": true, \"state\": \"%s\", \"power_button\": "
-			 "\"pressed\", \"warning\": \"the guest has not enabled its ACPI power "
-			 "button event, so it may not hear the press\"}",
-			 ctl->paused ? "paused" : "running");
+	snprintf(reply, len, "{\"ok\": true, \"state\": \"%s\", \"power_button\": \"pressed\"%s}",
+		 ctl->paused ? "paused" : "running",
+		 heard ? "" : ", \"warning\": \"the guest has not enabled its ACPI power button "
+		 "event, so it may not hear the press\"");
 }
 
 void control_handle(struct control *ctl, const char *request, char *reply, size_t len)

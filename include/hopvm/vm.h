@@ -106,7 +106,7 @@ struct vm {
 	struct virtio_console hvc;
 	struct virtio_pci virtio[VM_MAX_VIRTIO];
 	unsigned nr_virtio;
-	bool pci_ready, irq_ready, hvc_open, msi_error_logged;
+	bool pci_ready, irq_ready, msi_error_logged;
 
 	struct vcpu *vcpus;
 	unsigned nr_vcpus;	/* created so far */

@@ -7,9 +7,8 @@
 
 enum { REG_STS, REG_EN, REG_CNT, NR_REGS };
 
-/* Of the events ACPI defines, the ones this machine has: the power button, and the wake
- * status a sleeping OS would look at. */
-#define STS_BITS (ACPI_PM1_STS_PWRBTN | ACPI_PM1_STS_WAK)
+/* Of the events ACPI defines, the one this machine has: the power button. */
+#define STS_BITS ACPI_PM1_STS_PWRBTN
 /* Every enable bit ACPI defines holds what the OS writes (it reads them back to check that
  * the event is there), though only the power button's ever fires: timer, global lock, power
  * and sleep buttons, RTC alarm. */

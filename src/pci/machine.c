@@ -83,10 +83,8 @@ int vm_pci_init(struct vm *vm)
 	if (ret == 0 && vm->cfg.virtio_console) {
 		ret = virtio_console_open(&vm->hvc, &vm->mem, vm->cfg.virtio_console_path,
 					  vm->cfg.console_fd);
-		if (ret == 0) {
-			vm->hvc_open = true;
+		if (ret == 0)
 			ret = add_virtio(vm, &vm->hvc.vdev);
-		}
 	}
 	if (ret == 0)
 		ret = bus_register(&vm->pio_bus, PCI_CONFIG_PORT, PCI_CONFIG_NR_PORTS,
@@ -156,9 +154,7 @@ void vm_pci_free(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_disks; i++)
 		virtio_blk_close(&vm->disks[i]);
 	vm->nr_disks = 0;
-	if (vm->hvc_open)
-		virtio_console_close(&vm->hvc);
-	vm->hvc_open = false;
+	virtio_console_close(&vm->hvc);	/* closes only a file it opened */
 	if (vm->irq_ready)
 		irq_router_free(&vm->irq);
 	if (vm->pci_ready)
