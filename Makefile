@@ -3,7 +3,8 @@
 #   make check        unit tests, then boot tests (through tools/kvm-sandbox without /dev/kvm)
 #   make SAN=1 check  the same with AddressSanitizer + UndefinedBehaviorSanitizer (in build/san)
 #   make fuzz         under libFuzzer for FUZZ_SECONDS each (default 60): the migration stream
-#                     reader, then the virtqueue walk with virtio-blk's requests
+#                     reader, the virtqueue walk with virtio-blk's requests, then virtio-net's
+#                     transmit, control and receive paths
 #   make install PREFIX=/usr/local DESTDIR=
 #   V=1               show the full commands
 
@@ -55,28 +56,31 @@ LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src
 	src/kvm_info.c src/kvm_host.c src/vm.c src/json.c src/control.c \
 	src/vcpu.c src/console.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
-	src/devices/i8042.c src/devices/rtc_cmos.c src/devices/acpi_pm.c \
+	src/devices/i8042.c src/devices/rtc_cmos.c src/devices/acpi_pm.c src/devices/pc_testdev.c \
+	src/devices/fw_cfg.c src/fw_cfg_option.c \
 	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/bzimage.c \
 	src/boot/boot.c \
-	src/arch/x86/long_mode.c src/arch/x86/cpuid.c src/arch/x86/mptable.c src/arch/x86/e820.c \
+	src/arch/x86/long_mode.c src/arch/x86/cpuid.c src/arch/x86/cpu_model.c src/arch/x86/mptable.c src/arch/x86/e820.c \
 	src/arch/x86/aml.c src/arch/x86/acpi.c \
 	src/migration/hash.c src/migration/stream.c src/migration/stream_write.c \
 	src/migration/stream_read.c src/migration/stream_sections.c \
 	src/migration/vm_state.c src/migration/transport.c src/migration/outgoing.c \
 	src/migration/throttle.c \
 	src/migration/incoming.c \
-	src/pci/pci.c src/pci/msix.c src/pci/machine.c src/irq.c \
+	src/pci/pci.c src/pci/msix.c src/pci/testdev.c src/pci/machine.c src/irq.c \
 	src/virtio/queue.c src/virtio/device.c src/virtio/pci.c src/virtio/pci_state.c \
-	src/virtio/blk.c src/virtio/rng.c src/virtio/console.c
+	src/virtio/blk.c src/virtio/rng.c src/virtio/console.c \
+	src/virtio/net.c src/virtio/net_ctrl.c src/net/tap.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm
 
 # --- guests ------------------------------------------------------------------------------
 # ELF64 guests: guests/NAME/*.{c,S} with guests/lib, entered in long mode.
-GUESTS := hello exitcode triple smp spin echo timer cpuinfo unmapped halt burst reset
+GUESTS := hello exitcode triple smp spin echo timer cpuinfo tscdeadline cpumove unmapped halt burst reset \
+	fwcfg testdev testdevstate netarp
 # guests/lib is an archive, so each guest links only the parts it uses.
-GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/exit.c guests/lib/string.c \
+GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/cpu_flags.c guests/lib/exit.c guests/lib/string.c \
 	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S \
 	guests/lib/interrupts.c guests/lib/isr.S guests/lib/multiboot_info.c \
 	guests/lib/pagetable.c guests/lib/cmdline.c guests/lib/user_mode.S
@@ -85,15 +89,17 @@ GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
 # Flat binaries: modes (raw, real mode at 0x8000) and Multiboot kernels (hello again, and the
 # guests that need the memory map).
-MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier
+MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier testdev
 GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
-	$(MULTIBOOT_GUESTS:%=$(BUILD)/guests/%-multiboot.bin)
+	$(MULTIBOOT_GUESTS:%=$(BUILD)/guests/%-multiboot.bin) $(BUILD)/guests/qemutest.elf32 \
+	$(BUILD)/guests/qemutest-low.elf32
 
 # --- unit tests --------------------------------------------------------------------------
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
-	test_json test_migration_live test_kvm_host test_pci test_virtio test_acpi
+	test_json test_migration_live test_kvm_host test_pci test_virtio test_acpi test_cpu_model \
+	test_fw_cfg test_testdev test_virtio_net
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
@@ -149,6 +155,12 @@ $(GUEST_LIB): $(patsubst %,$(BUILD)/obj/%.o,$(basename $(GUEST_LIB_SRCS)))
 $(foreach g,$(GUESTS),$(eval $(call guest_link,$(BUILD)/guests/$(g).elf,$(call guest_objs,$(g)),guests/lib/guest.ld)))
 $(foreach g,$(MULTIBOOT_GUESTS),$(eval $(call guest_link,$(BUILD)/guests/$(g)-multiboot.elf,$(call guest_objs,$(g)) $(BUILD)/obj/guests/lib/start_multiboot.o,guests/lib/multiboot.ld)))
 $(eval $(call guest_link,$(BUILD)/guests/modes.elf,$(call guest_objs,modes),guests/modes/modes.ld))
+# The QEMU-style test kernel: ELF32 for Multiboot loaders, as kvm-unit-tests' images are.
+$(eval $(call guest_link,$(BUILD)/guests/qemutest.elf,$(call guest_objs,qemutest),guests/qemutest/qemutest.ld))
+$(eval $(call guest_link,$(BUILD)/guests/qemutest-low.elf,$(call guest_objs,qemutest),guests/qemutest/qemutest-low.ld))
+$(BUILD)/guests/%.elf32: $(BUILD)/guests/%.elf
+	@$(if $(Q),echo "  OBJCOPY $@")
+	$(Q)objcopy -O elf32-i386 $< $@
 
 $(BUILD)/guests/%.bin: $(BUILD)/guests/%.elf
 	@$(if $(Q),echo "  OBJCOPY $@")
@@ -212,6 +224,12 @@ FUZZ_VIRTIO_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c 
 	src/device_state.c src/pci/pci.c src/pci/msix.c src/virtio/queue.c src/virtio/device.c \
 	src/virtio/pci.c src/virtio/pci_state.c src/virtio/blk.c)
 FUZZER_VIRTIO := $(FUZZ_DIR)/fuzz_virtio
+# virtio-net's transmit, control and receive placement, with frames over a socketpair.
+FUZZ_VIRTIO_NET_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
+	src/device_state.c src/pci/pci.c src/pci/msix.c src/virtio/queue.c src/virtio/device.c \
+	src/virtio/pci.c src/virtio/pci_state.c src/virtio/net.c src/virtio/net_ctrl.c \
+	src/net/tap.c)
+FUZZER_VIRTIO_NET := $(FUZZ_DIR)/fuzz_virtio_net
 ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
 FUZZ_FLAGS_STAMP := $(FUZZ_DIR)/.flags
 FUZZ_FLAGS_NOW := $(FUZZ_CC) $(FUZZ_CFLAGS)
@@ -253,14 +271,21 @@ $(FUZZER_VIRTIO): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_virtio.o $(FUZZ_VIRTIO_OBJS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -pthread -o $@
 
-fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO)
+$(FUZZER_VIRTIO_NET): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_virtio_net.o $(FUZZ_VIRTIO_NET_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -pthread -o $@
+
+fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO) $(FUZZER_VIRTIO_NET)
 	$(Q)rm -rf $(FUZZ_DIR)/seeds && mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus \
-		$(FUZZ_DIR)/corpus-virtio
+		$(FUZZ_DIR)/corpus-virtio $(FUZZ_DIR)/corpus-virtio-net
 	$(Q)$(FUZZ_SEEDER) $(FUZZ_DIR)/seeds
 	$(Q)$(FUZZER) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 		-artifact_prefix=$(FUZZ_DIR)/ $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
 	$(Q)$(FUZZER_VIRTIO) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 		-artifact_prefix=$(FUZZ_DIR)/virtio- $(FUZZ_DIR)/corpus-virtio tests/fuzz/virtio-seeds
+	$(Q)$(FUZZER_VIRTIO_NET) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/virtio-net- $(FUZZ_DIR)/corpus-virtio-net \
+		tests/fuzz/virtio-net-seeds
 
 install: $(HOPVM)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hopvm/guests

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hopvm/cpu_model.h"
 #include "hopvm/error.h"
 #include "hopvm/kvm.h"
 #include "hopvm/kvm_info.h"
@@ -22,7 +23,12 @@ static const struct kvm_cap_desc kvm_caps[] = {
 	{ KVM_CAP_NR_VCPUS, "KVM_CAP_NR_VCPUS", false, "recommended vCPU count" },
 	{ KVM_CAP_ADJUST_CLOCK, "KVM_CAP_ADJUST_CLOCK", false, "kvmclock for migration" },
 	{ KVM_CAP_SYNC_MMU, "KVM_CAP_SYNC_MMU", false, "guest RAM may be huge pages" },
+	{ KVM_CAP_TSC_DEADLINE_TIMER, "KVM_CAP_TSC_DEADLINE_TIMER", false,
+	  "the guest's LAPIC timer in TSC-deadline mode" },
 };
+
+_Static_assert(sizeof(kvm_caps) / sizeof(kvm_caps[0]) <= KVM_INFO_MAX_CAPS,
+	       "struct kvm_info has no room for every capability");
 
 void kvm_info_read_host(struct kvm_host *host)
 {
@@ -73,4 +79,22 @@ int kvm_info_max_vcpus(const struct kvm_info *info)
 			nr = info->values[i];
 	}
 	return max > 0 ? max : nr > 0 ? nr : 4;	/* the API's promise without either */
+}
+
+int kvm_info_cap(const struct kvm_info *info, long cap)
+{
+	for (unsigned i = 0; i < info->nr_caps; i++)
+		if (info->caps[i]->cap == cap)
+			return info->values[i];
+	return 0;
+}
+
+int kvm_info_cpu_available(int kvm_fd, const struct kvm_info *info, struct kvm_cpuid2 **cpuid)
+{
+	int ret = kvm_get_supported_cpuid(kvm_fd, cpuid);
+
+	if (ret < 0)
+		return ret;
+	cpu_model_available(*cpuid, kvm_info_cap(info, KVM_CAP_TSC_DEADLINE_TIMER) > 0);
+	return 0;
 }

@@ -13,6 +13,7 @@
 #include "hopvm/boot.h"
 #include "hopvm/control.h"
 #include "hopvm/error.h"
+#include "hopvm/fw_cfg.h"
 #include "hopvm/kvm.h"
 #include "hopvm/kvm_info.h"
 #include "hopvm/migration.h"
@@ -34,7 +35,8 @@ static void usage(FILE *out)
 		"                                   (the ACPI power button), quit,\n"
 		"                                   migrate target=tcp:HOST:PORT, migrate-status,\n"
 		"                                   migrate-cancel (see the README)\n"
-		"       hopvm info [--kind]         what this host's KVM offers hopvm (--kind: one\n"
+		"       hopvm info [--kind]         what this host's KVM offers hopvm, the CPU\n"
+		"                                   features --cpu can give (--kind: one\n"
 		"                                   word: vmx-ept, vmx-shadow, svm-npt, svm-shadow,\n"
 		"                                   pvm, unknown or none)\n"
 		"       hopvm version               print the version\n"
@@ -45,11 +47,19 @@ static void usage(FILE *out)
 		"                          the image's entry, the others wait for INIT-SIPI-SIPI\n"
 		"  -m, --mem SIZE          guest RAM, with K, M, G or T (default 128M; a bare\n"
 		"                          number is MiB)\n"
+		"      --cpu MODEL[,+FEATURE][,-FEATURE]...  the guest's CPU: host or max\n"
+		"                          (everything this KVM can give, TSC-deadline included)\n"
+		"                          or default (the same, today), with features added or\n"
+		"                          removed by their /proc/cpuinfo names (also FEATURE=on\n"
+		"                          or =off); hopvm info lists them\n"
 		"  -f, --format FORMAT     auto (default), elf64, multiboot, raw or linux\n"
 		"  -k, --kernel BZIMAGE    a Linux kernel to boot (instead of IMAGE)\n"
 		"  -i, --initrd FILE       an initial RAM disk for the Linux kernel\n"
 		"      --cmdline TEXT      command line for a Linux or Multiboot kernel (Linux's\n"
-		"                          default: \"" BZIMAGE_DEFAULT_CMDLINE "\")\n"
+		"                          default: \"" BZIMAGE_DEFAULT_CMDLINE "\"; a Multiboot\n"
+		"                          kernel gets the image's name first, as from QEMU)\n"
+		"      --module FILE[,ARGS]  a Multiboot module, with command line \"FILE ARGS\";\n"
+		"                          up to 16, in order\n"
 		"      --load-addr ADDR    where a raw image goes; it starts there in real mode\n"
 		"      --on-reboot ACTION  when the guest resets the machine: exit (default, with\n"
 		"                          status 0) or restart it from the image\n"
@@ -65,10 +75,20 @@ static void usage(FILE *out)
 		"                          M or G (default: no limit)\n"
 		"      --disk PATH[,ro]    a virtio-blk disk backed by the raw image PATH (read-only\n"
 		"                          with ,ro); up to 6, seen by Linux as vda, vdb, ...\n"
+		"      --net tap=NAME[,mac=MAC]  a virtio-net NIC on the TAP device NAME (opened,\n"
+		"                          or created until hopvm exits; hopvm configures nothing\n"
+		"                          else on the host); MAC default 52:54:00:12:34:56 for\n"
+		"                          the first, then :57, ...; up to 4, after the disks\n"
 		"      --no-rng            leave out the virtio-rng entropy device (attached by\n"
 		"                          default)\n"
 		"      --no-acpi           give the guest no ACPI tables or power management\n"
 		"                          (the MP table still describes the machine)\n"
+		"      --fw-cfg name=NAME,file=PATH  a file for the guest in QEMU's fw_cfg device\n"
+		"      --fw-cfg name=NAME,string=TEXT  (NAME up to 55 bytes, under opt/; up to\n"
+		"                          16 of them, 16 MiB each)\n"
+		"      --test-devices      QEMU's pc-testdev (ports 0xe0-0xeb and 0x2000-0x2017,\n"
+		"                          MMIO at 0xff000000) and pci-testdev, as test kernels\n"
+		"                          written for QEMU (kvm-unit-tests) expect them\n"
 		"      --virtio-console[=PATH]  a virtio console (Linux's hvc0) writing where COM1\n"
 		"                          does, or appending to the file PATH\n"
 		"      --hugepages         back guest RAM with huge pages (hugetlbfs, else\n"
@@ -140,6 +160,11 @@ struct run_files {
 	const char *initrd;
 	const char *incoming;	/* file:PATH: the guest comes from a migration stream */
 	bool on_reboot_restart;
+	const char *cpu;	/* --cpu's text */
+	struct fw_cfg_user_file fw_cfg[FW_CFG_MAX_USER_FILES];	/* --fw-cfg, in order */
+	unsigned nr_fw_cfg;
+	const char *modules[BOOT_MAX_MODULES];	/* --module FILE[,ARGS], as given */
+	unsigned nr_modules;
 };
 
 static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
@@ -148,9 +173,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 	static const struct option options[] = {
 		{ "cpus", required_argument, NULL, 'c' },
 		{ "mem", required_argument, NULL, 'm' },
+		{ "cpu", required_argument, NULL, 'U' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
+		{ "module", required_argument, NULL, 'O' },
 		{ "on-reboot", required_argument, NULL, 'R' },
 		{ "control", required_argument, NULL, 'S' },
 		{ "incoming", required_argument, NULL, 'I' },
@@ -161,8 +188,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "qemu-exit-status", no_argument, NULL, 'Q' },
 		{ "hugepages", no_argument, NULL, 'H' },
 		{ "disk", required_argument, NULL, 'd' },
+		{ "net", required_argument, NULL, 'E' },
 		{ "no-rng", no_argument, NULL, 'N' },
 		{ "no-acpi", no_argument, NULL, 'A' },
+		{ "fw-cfg", required_argument, NULL, 'G' },
+		{ "test-devices", no_argument, NULL, 'T' },
 		{ "virtio-console", optional_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
@@ -182,6 +212,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			if (parse_size(optarg, &cfg->ram_size) < 0)
 				return usage_error("--mem: %s", err_msg());
 			break;
+		case 'U':
+			if (cpu_model_parse(optarg, &cfg->cpu) < 0)
+				return usage_error("--cpu: %s", err_msg());
+			files->cpu = optarg;
+			break;
 		case 'f':
 			if (boot_parse_format(optarg, &boot->format) < 0)
 				return usage_error("--format: %s", err_msg());
@@ -191,6 +226,13 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case 'i':
 			files->initrd = optarg;
+			break;
+		case 'O':
+			if (files->nr_modules == BOOT_MAX_MODULES)
+				return usage_error("--module: no more than %s modules", "16");
+			if (optarg[0] == '\0' || optarg[0] == ',')
+				return usage_error("%s", "--module: give a file, then ,ARGS if any");
+			files->modules[files->nr_modules++] = optarg;
 			break;
 		case 'S':
 			cfg->control_path = optarg;
@@ -239,11 +281,25 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			cfg->nr_disks++;
 			break;
 		}
+		case 'E':
+			if (cfg->nr_nets == VM_MAX_NETS)
+				return usage_error("--net: no more than %s network devices", "4");
+			if (virtio_net_parse_option(optarg, cfg->nr_nets, &cfg->nets[cfg->nr_nets]) < 0)
+				return usage_error("%s", err_msg());
+			cfg->nr_nets++;
+			break;
 		case 'N':
 			cfg->rng = false;
 			break;
 		case 'A':
 			cfg->acpi = false;
+			break;
+		case 'T':
+			cfg->test_devices = true;
+			break;
+		case 'G':
+			if (fw_cfg_user_file_parse(files->fw_cfg, &files->nr_fw_cfg, optarg) < 0)
+				return usage_error("%s", err_msg());
 			break;
 		case 'V':
 			cfg->virtio_console = true;
@@ -267,6 +323,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 	if (files->incoming != NULL) {
 		if (files->image != NULL || optind < argc)
 			return usage_error("%s", "run: --incoming brings the guest; give no image");
+		if (files->cpu != NULL)
+			return usage_error("%s", "run: --incoming brings the guest's CPU model too; "
+					   "give no --cpu");
 		return 0;
 	}
 	if (files->image != NULL) {
@@ -282,6 +341,54 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 	if (optind + 1 < argc)
 		return usage_error("run: unexpected argument '%s' after the image", argv[optind + 1]);
 	files->image = argv[optind];
+	return 0;
+}
+
+/* Reads each --module FILE[,ARGS]; its command line is "FILE ARGS", as QEMU's and GRUB's. */
+static int read_modules(const struct run_files *files, struct boot_module *mods, char **texts)
+{
+	for (unsigned i = 0; i < files->nr_modules; i++) {
+		char *text = texts[i] = strdup(files->modules[i]), *comma;
+
+		if (text == NULL)
+			return err_set(-ENOMEM, "out of memory for --module");
+		comma = strchr(text, ',');
+		if (comma != NULL)
+			*comma = '\0';
+		mods[i].cmdline = text;
+		if (boot_image_read(text, &mods[i].image) < 0)
+			return -EIO;
+		if (comma != NULL)
+			*comma = ' ';
+	}
+	return 0;
+}
+
+static void free_modules(struct boot_module *mods, char **texts, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		boot_image_free(&mods[i].image);
+		free(texts[i]);
+	}
+}
+
+/* --fw-cfg's files are read before anything else: the command line named them, so a
+ * problem with one is a usage error. */
+static int load_fw_cfg_files(struct run_files *files, struct vm_config *cfg)
+{
+	for (unsigned i = 0; i < files->nr_fw_cfg; i++) {
+		struct fw_cfg_user_file *f = &files->fw_cfg[i];
+
+		if (fw_cfg_user_file_load(f) < 0) {
+			fprintf(stderr, "hopvm: %s\n", err_msg());
+			return HOPVM_EXIT_USAGE;
+		}
+		if (f->unusual_name)
+			fprintf(stderr, "hopvm: warning: --fw-cfg %s: a name not under \"opt/\" may "
+				"clash with one QEMU or hopvm gives (QEMU warns too)\n", f->name);
+	}
+	cfg->fw_cfg_files = files->fw_cfg;
+	cfg->nr_fw_cfg_files = files->nr_fw_cfg;
 	return 0;
 }
 
@@ -363,21 +470,26 @@ static int cmd_run(int argc, char **argv)
 	};
 	struct boot_options boot = { .format = BOOT_FORMAT_AUTO };
 	struct boot_image image = { NULL, 0 }, initrd = { NULL, 0 };
-	struct run_files files = { NULL, NULL, NULL, false };
+	struct run_files files = { 0 };
+	struct boot_module modules[BOOT_MAX_MODULES] = { 0 };
+	char *module_texts[BOOT_MAX_MODULES] = { 0 };
 	bool rebooted;
 	int status;
 
 	migration_params_default(&cfg.migration);
 	status = parse_run_args(argc, argv, &cfg, &boot, &files);
+	if (status == 0)
+		status = load_fw_cfg_files(&files, &cfg);
 	if (status != 0)
-		return status;
+		goto out_image;	/* --fw-cfg's values are already allocated */
 
 	/* A broken console pipe must not kill hopvm while a guest runs. */
 	signal(SIGPIPE, SIG_IGN);
 
 	if (files.image != NULL && boot_image_read(files.image, &image) < 0) {
 		fprintf(stderr, "hopvm: %s\n", err_msg());
-		return HOPVM_EXIT_ERROR;
+		status = HOPVM_EXIT_ERROR;
+		goto out_image;
 	}
 	if (files.initrd != NULL) {
 		if (boot_image_read(files.initrd, &initrd) < 0) {
@@ -387,6 +499,14 @@ static int cmd_run(int argc, char **argv)
 		}
 		boot.initrd = &initrd;
 	}
+	if (read_modules(&files, modules, module_texts) < 0) {
+		fprintf(stderr, "hopvm: --module: %s\n", err_msg());
+		status = HOPVM_EXIT_ERROR;
+		goto out_image;
+	}
+	boot.image_name = files.image;
+	boot.modules = modules;
+	boot.nr_modules = files.nr_modules;
 	if (image.data != NULL && (boot.format == BOOT_FORMAT_LINUX ||
 	    (boot.format == BOOT_FORMAT_AUTO && bzimage_detect(image.data, image.size))))
 		warn_if_kernel_emulated();
@@ -396,8 +516,11 @@ static int cmd_run(int argc, char **argv)
 			fprintf(stderr, "hopvm: starting the guest again (--on-reboot restart)\n");
 	} while (rebooted && files.on_reboot_restart);
 out_image:
+	free_modules(modules, module_texts, files.nr_modules);
 	boot_image_free(&initrd);
 	boot_image_free(&image);
+	for (unsigned i = 0; i < files.nr_fw_cfg; i++)
+		fw_cfg_user_file_free(&files.fw_cfg[i]);
 	return status;
 }
 
@@ -418,13 +541,55 @@ static int cmd_ctl(int argc, char **argv)
 	return ret < 0 ? HOPVM_EXIT_ERROR : 0;
 }
 
+/* Names separated by spaces, as indented lines of at most 90 columns. */
+static void print_wrapped(const char *title, const char *names)
+{
+	unsigned col = 0;
+
+	printf("%s\n", title);
+	while (*names != '\0') {
+		size_t len = strcspn(names, " ");
+
+		if (col > 0 && col + 1 + len > 90) {
+			printf("\n");
+			col = 0;
+		}
+		col += (unsigned)printf("%s%.*s", col == 0 ? "  " : " ", (int)len, names);
+		names += len + (names[len] == ' ');
+	}
+	printf("%s\n", col == 0 ? "  (none)" : "");
+}
+
+/* What --cpu can give a guest here, by the names it takes. */
+static int print_cpu_features(int kvm_fd, const struct kvm_info *info)
+{
+	struct kvm_cpuid2 *cpu;
+	char names[4096];
+	int ret = kvm_info_cpu_available(kvm_fd, info, &cpu);
+
+	if (ret < 0)
+		return ret;
+	cpu_model_list(cpu, true, names, sizeof(names));
+	print_wrapped("CPU features a guest can be given (--cpu host, by /proc/cpuinfo name):",
+		      names);
+	cpu_model_list(cpu, false, names, sizeof(names));
+	print_wrapped("CPU features this host's KVM cannot give:", names);
+	if (kvm_info_cap(info, KVM_CAP_TSC_DEADLINE_TIMER) > 0)
+		printf("TSC-deadline timer: offered to guests (KVM_CAP_TSC_DEADLINE_TIMER)\n");
+	else
+		printf("TSC-deadline timer: not offered (this KVM lacks "
+		       "KVM_CAP_TSC_DEADLINE_TIMER)\n");
+	free(cpu);
+	return 0;
+}
+
 static int cmd_info(int argc, char **argv)
 {
 	bool kind_only = argc > 1 && strcmp(argv[1], "--kind") == 0;
 	struct kvm_host host;
 	struct kvm_info info;
 	char text[512];
-	int fd;
+	int fd, ret;
 
 	if (argc > 1 && !kind_only)
 		return usage_error("info: '%s' is not an option (only --kind)", argv[1]);
@@ -443,15 +608,20 @@ static int cmd_info(int argc, char **argv)
 			close(fd);
 		return HOPVM_EXIT_ERROR;
 	}
-	close(fd);
 	printf("KVM API version %d%s\n", info.api_version,
 	       info.api_version == KVM_EXPECTED_API_VERSION ? "" : " (hopvm needs 12)");
 	printf("capabilities:\n");
 	for (unsigned i = 0; i < info.nr_caps; i++)
-		printf("  %-24s %-5d %s%s\n", info.caps[i]->name, info.values[i], info.caps[i]->why,
+		printf("  %-26s %-5d %s%s\n", info.caps[i]->name, info.values[i], info.caps[i]->why,
 		       info.caps[i]->required ? " (required)" : "");
 	printf("vCPUs per VM: up to %d; hopvm's limit: %d\n", kvm_info_max_vcpus(&info),
 	       MPTABLE_MAX_CPUS);
+	ret = print_cpu_features(fd, &info);
+	close(fd);
+	if (ret < 0) {
+		fprintf(stderr, "hopvm: %s\n", err_msg());
+		return HOPVM_EXIT_ERROR;
+	}
 	if (kvm_info_check(&info) < 0) {
 		printf("hopvm cannot run here: %s\n", err_msg());
 		return HOPVM_EXIT_ERROR;

@@ -35,8 +35,8 @@ int vcpu_install_kick_signal(void)
 	return 0;
 }
 
-/* Each vCPU gets the VM's CPU model (x86_cpu_model_from_supported) with its own APIC ID. */
-static int vcpu_set_cpuid(struct vcpu *vcpu)
+/* Each vCPU gets the VM's CPU model (cpu_model.h) with its own APIC ID. */
+int vcpu_set_cpuid(struct vcpu *vcpu)
 {
 	const struct kvm_cpuid2 *model = vcpu->vm->cpuid;
 	size_t size = sizeof(*model) + model->nent * sizeof(model->entries[0]);
@@ -130,7 +130,8 @@ int vcpu_set_boot_state(struct vcpu *vcpu, const struct boot_info *info)
 		x86_long_mode_sregs(&sregs);
 		break;
 	case BOOT_CPU_PROTECTED:
-		x86_protected_mode_sregs(&sregs);
+		x86_protected_mode_sregs(&sregs, info->gdt_addr ? info->gdt_addr
+								: X86_BOOT_GDT_ADDR);
 		break;
 	case BOOT_CPU_REAL:
 		x86_real_mode_sregs(&sregs, info->real_cs);

@@ -98,6 +98,43 @@ static void acpi_sleep(void *ctx, unsigned slp_typ)
 			"tables do not offer (only _S5, power off); it goes on running\n", slp_typ);
 }
 
+static void testdev_irq(void *ctx, unsigned line, int level)
+{
+	struct vm *vm = ctx;
+
+	if (vm->vm_fd >= 0)
+		(void)kvm_irq_line(vm->vm_fd, line, level);
+}
+
+/* A page flush makes the page read-only for a moment: no I/O thread may write it then. */
+static void testdev_quiesce(void *ctx, bool quiet)
+{
+	if (quiet)
+		vm_pci_pause(ctx);
+	else
+		vm_pci_resume(ctx);
+}
+
+/* QEMU's pc-testdev: its ports, its IRQ block and its MMIO window (pc_testdev.h). */
+static int vm_add_pc_testdev(struct vm *vm)
+{
+	int ret;
+
+	vm->pc_testdev = malloc(sizeof(*vm->pc_testdev));
+	if (vm->pc_testdev == NULL)
+		return err_set(-ENOMEM, "out of memory for pc-testdev");
+	pc_testdev_init(vm->pc_testdev, &vm->mem, testdev_irq, testdev_quiesce, vm);
+	ret = bus_register(&vm->pio_bus, PC_TESTDEV_PORT, PC_TESTDEV_NR_PORTS, &pc_testdev_ops,
+			   vm->pc_testdev);
+	if (ret == 0)
+		ret = bus_register(&vm->pio_bus, PC_TESTDEV_IRQ_PORT, PC_TESTDEV_NR_IRQS,
+				   &pc_testdev_irq_ops, vm->pc_testdev);
+	if (ret == 0)
+		ret = bus_register(&vm->mmio_bus, PC_TESTDEV_IOMEM_BASE, PC_TESTDEV_IOMEM_SIZE,
+				   &pc_testdev_iomem_ops, vm->pc_testdev);
+	return ret;
+}
+
 int vm_init(struct vm *vm, const struct vm_config *cfg)
 {
 	int ret;
@@ -121,6 +158,12 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	ret = guest_mem_alloc(&vm->mem, cfg->ram_size, cfg->hugepages);
 	if (ret < 0)
 		return ret;
+	ret = fw_cfg_init(&vm->fw_cfg, &vm->mem, cfg->nr_vcpus);
+	for (unsigned i = 0; ret == 0 && i < cfg->nr_fw_cfg_files; i++)
+		ret = fw_cfg_add_file(&vm->fw_cfg, cfg->fw_cfg_files[i].name,
+				      cfg->fw_cfg_files[i].data, cfg->fw_cfg_files[i].size);
+	if (ret < 0)
+		return ret;
 
 	/* The machine's devices, in one visible table. */
 	const struct {
@@ -135,6 +178,7 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 		  &vm->debug_exit },
 		{ &vm->pio_bus, GUEST_ABI_I8042_PORT, I8042_NR_PORTS, &i8042_ops, &vm->i8042 },
 		{ &vm->pio_bus, GUEST_ABI_RTC_PORT, RTC_CMOS_NR_PORTS, &rtc_cmos_ops, &vm->rtc },
+		{ &vm->pio_bus, FW_CFG_PORT, FW_CFG_NR_PORTS, &fw_cfg_ops, &vm->fw_cfg },
 	};
 	for (size_t i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
 		ret = bus_register(devices[i].bus, devices[i].base, devices[i].len, devices[i].ops,
@@ -145,6 +189,11 @@ int vm_init(struct vm *vm, const struct vm_config *cfg)
 	if (cfg->acpi) {
 		ret = bus_register(&vm->pio_bus, ACPI_PM_PORT, ACPI_PM_NR_PORTS, &acpi_pm_ops,
 				   &vm->acpi_pm);
+		if (ret < 0)
+			return ret;
+	}
+	if (cfg->test_devices) {
+		ret = vm_add_pc_testdev(vm);
 		if (ret < 0)
 			return ret;
 	}
@@ -227,6 +276,19 @@ void vm_dirty_log_stop(struct vm *vm)
 	vm_pci_resume(vm);
 }
 
+/* --cpu's model, refused here (before any guest code runs) if it asks for more than KVM has. */
+static int vm_make_cpu_model(struct vm *vm)
+{
+	int ret = kvm_info_cpu_available(vm->kvm_fd, &vm->kvm_info, &vm->cpu_available);
+
+	if (ret < 0)
+		return ret;
+	vm->cpuid = cpu_model_copy(vm->cpu_available);
+	if (vm->cpuid == NULL)
+		return err_set(-ENOMEM, "out of memory for the CPU model");
+	return cpu_model_apply(vm->cpuid, vm->cpu_available, &vm->cfg.cpu);
+}
+
 int vm_create_kvm(struct vm *vm)
 {
 	int ret;
@@ -240,10 +302,9 @@ int vm_create_kvm(struct vm *vm)
 	ret = vm->vcpu_mmap_size = kvm_get_vcpu_mmap_size(vm->kvm_fd);
 	if (ret < 0)
 		return ret;
-	ret = kvm_get_supported_cpuid(vm->kvm_fd, &vm->cpuid);
+	ret = vm_make_cpu_model(vm);
 	if (ret < 0)
 		return ret;
-	x86_cpu_model_from_supported(vm->cpuid);
 	ret = vm->vm_fd = kvm_create_vm(vm->kvm_fd);
 	if (ret < 0)
 		return ret;
@@ -408,7 +469,8 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 			return ret;
 		}
 	}
-	return 0;
+	/* A guest that just moved here tells the network where it is now. */
+	return info == NULL ? vm_pci_announce(vm) : 0;
 }
 
 /* True when no vCPU can ever run again: each is halted with interrupts off or still waits
@@ -491,6 +553,7 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	free(vm->cpuid);
+	free(vm->cpu_available);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
@@ -499,6 +562,11 @@ void vm_destroy(struct vm *vm)
 	i8042_destroy(&vm->i8042);
 	rtc_cmos_destroy(&vm->rtc);
 	acpi_pm_destroy(&vm->acpi_pm);
+	if (vm->pc_testdev != NULL) {
+		pc_testdev_destroy(vm->pc_testdev);
+		free(vm->pc_testdev);
+	}
+	fw_cfg_destroy(&vm->fw_cfg);
 	bus_free(&vm->pio_bus);
 	bus_free(&vm->mmio_bus);
 	guest_mem_free(&vm->mem);

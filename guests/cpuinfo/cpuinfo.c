@@ -1,5 +1,7 @@
 /* What the CPU model shows a guest: KVM's paravirtual CPUID leaves (so Linux finds kvmclock),
- * every CPU's APIC ID in leaves 1 and 0xb matching its local APIC, and the MSRs firmware set. */
+ * every CPU's APIC ID in leaves 1 and 0xb matching its local APIC, the MSRs firmware set, and
+ * some feature flags by their Linux names (so a test sees what --cpu removed or added). */
+#include "cpu_flags.h"
 #include "guest.h"
 #include "x86.h"
 
@@ -58,6 +60,7 @@ int guest_main(void)
 		      (r[0] & KVM_FEATURE_CLOCKSOURCE2) ? " (kvmclock)" : "");
 	serial_printf("cpuinfo: MISC_ENABLE fast strings %s\n",
 		      (rdmsr(0x1a0) & 1) ? "on" : "off");
+	cpu_flags_print("cpuinfo");
 
 	check_apic_ids();
 	for (unsigned i = 1; i < n; i++)

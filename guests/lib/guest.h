@@ -8,22 +8,45 @@
 
 #include "hopvm/guest_abi.h"
 
+/* Port I/O.  The memory clobber keeps the compiler's stores before an access that makes a
+ * device read guest memory (fw_cfg's DMA, a virtqueue kick). */
 static inline void outb(uint16_t port, uint8_t value)
 {
-	__asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port));
+	__asm__ volatile("outb %0, %1" : : "a"(value), "Nd"(port) : "memory");
+}
+
+static inline void outw(uint16_t port, uint16_t value)
+{
+	__asm__ volatile("outw %0, %1" : : "a"(value), "Nd"(port) : "memory");
+}
+
+static inline void outl(uint16_t port, uint32_t value)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port) : "memory");
 }
 
 static inline uint8_t inb(uint16_t port)
 {
 	uint8_t value;
 
-	__asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
+	__asm__ volatile("inb %1, %0" : "=a"(value) : "Nd"(port) : "memory");
 	return value;
 }
 
-static inline void outl(uint16_t port, uint32_t value)
+static inline uint16_t inw(uint16_t port)
 {
-	__asm__ volatile("outl %0, %1" : : "a"(value), "Nd"(port));
+	uint16_t value;
+
+	__asm__ volatile("inw %1, %0" : "=a"(value) : "Nd"(port) : "memory");
+	return value;
+}
+
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t value;
+
+	__asm__ volatile("inl %1, %0" : "=a"(value) : "Nd"(port) : "memory");
+	return value;
 }
 
 void serial_putc(char c);
@@ -45,6 +68,8 @@ uint64_t multiboot_loader_end(void);
 
 /* For Multiboot guests: the number after "KEY=" on the command line, or fallback. */
 unsigned long cmdline_value(const char *key, unsigned long fallback);
+/* The same in a command line of "WORD KEY=N ..." words. */
+unsigned long cmdline_find_value(const char *cmdline, const char *key, unsigned long fallback);
 
 /* Each guest defines this; its return value becomes the exit status. */
 int guest_main(void);

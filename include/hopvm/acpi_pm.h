@@ -1,7 +1,10 @@
 /* The ACPI PM1 register block (ACPI 6.5, 4.8.3): the fixed hardware an OS powers the machine
  * off with and hears the power button through.  Registered with ACPI_PM_NR_PORTS ports:
  * PM1a_STS at offset 0, PM1a_EN at 2 (together the FADT's PM1a event block) and PM1a_CNT at 4
- * (its control block), each 16 bits wide, any byte of them accessible alone.
+ * (its control block), each 16 bits wide, any byte of them accessible alone, and the PM
+ * timer at offset 8: a free-running 24-bit count at 3.579545 MHz (the FADT says 24 bits, as
+ * QEMU's does), from a monotonic host clock.  Its overflow status and interrupt (TMR_STS, the
+ * timer's SCI) are not there: no OS hopvm knows of waits for them.
  *
  * The machine is always in ACPI mode (the FADT has no SMI command port), so SCI_EN reads 1.
  * The power button sets PWRBTN_STS; the SCI line is high while a status bit is set whose
@@ -18,10 +21,14 @@
 
 #include "hopvm/device.h"
 
-#define ACPI_PM_NR_PORTS 6
+#define ACPI_PM_NR_PORTS 12
 #define ACPI_PM_EVT_LEN 4	/* PM1a_STS and PM1a_EN */
 #define ACPI_PM_CNT_OFFSET 4
 #define ACPI_PM_CNT_LEN 2
+#define ACPI_PM_TMR_OFFSET 8
+#define ACPI_PM_TMR_LEN 4
+#define ACPI_PM_TIMER_HZ 3579545ULL
+#define ACPI_PM_TIMER_MASK 0xffffffULL
 
 #define ACPI_PM1_STS_PWRBTN 0x0100
 #define ACPI_PM1_EN_PWRBTN 0x0100
@@ -35,6 +42,10 @@ struct acpi_pm {
 	pthread_mutex_t lock;
 	uint16_t sts, en, cnt;
 	bool sci_level;		/* what set_sci was last told */
+	/* The timer counts clock ticks plus this (a migrated guest's timer goes on from where
+	 * it was); clock_ns is CLOCK_MONOTONIC unless a test sets its own. */
+	uint64_t timer_offset;
+	uint64_t (*clock_ns)(void);
 
 	void (*set_sci)(void *ctx, int level);
 	void (*on_sleep)(void *ctx, unsigned slp_typ);
@@ -44,6 +55,9 @@ struct acpi_pm {
 void acpi_pm_init(struct acpi_pm *pm, void (*set_sci)(void *ctx, int level),
 		  void (*on_sleep)(void *ctx, unsigned slp_typ), void *ctx);
 void acpi_pm_destroy(struct acpi_pm *pm);
+
+/* The timer's full count (the guest sees its low 24 bits). */
+uint64_t acpi_pm_timer_ticks(struct acpi_pm *pm);
 
 /* A press of the power button.  Returns whether the guest had enabled the button's event,
  * that is, whether it will hear the press. */

@@ -54,12 +54,25 @@ enum boot_cpu_mode {
 	BOOT_CPU_REAL,		/* 16-bit real mode */
 };
 
+/* A Multiboot module: a file loaded beside the kernel, with its own command line. */
+struct boot_module {
+	struct boot_image image;
+	const char *cmdline;	/* as GRUB and QEMU give it: the file's name, then its arguments */
+};
+
+#define BOOT_MAX_MODULES 16
+
 struct boot_options {
 	enum boot_format format;
 	uint64_t load_addr;	/* raw images only */
 	bool has_load_addr;
 	const char *cmdline;	/* passed to Multiboot and Linux kernels; may be NULL */
 	const struct boot_image *initrd;	/* Linux only; may be NULL */
+	/* Multiboot only: the kernel's command line starts with image_name, as GRUB's and
+	 * QEMU's do (test kernels skip that first word); modules, in order. */
+	const char *image_name;
+	const struct boot_module *modules;
+	unsigned nr_modules;
 };
 
 /* Where and how the boot vCPU starts. */
@@ -69,6 +82,7 @@ struct boot_info {
 	uint64_t entry;		/* guest-physical; in real mode, CS:IP as below */
 	uint16_t real_cs;	/* real mode: the code segment (entry = real_cs * 16 + IP) */
 	uint32_t eax, ebx;	/* handed over in those registers (Multiboot: magic, info) */
+	uint64_t gdt_addr;	/* protected mode: the boot GDT (X86_BOOT_GDT_ADDR if 0) */
 	uint64_t rsi;		/* Linux: the zero page */
 };
 
@@ -86,8 +100,13 @@ const char *boot_format_name(enum boot_format format);
 
 /* The loaders boot_load_image() picks from; each fills info. */
 int multiboot_find_header(const uint8_t *image, size_t size, size_t *offset);
+/* Loads the kernel anywhere in RAM outside the firmware area (low memory too: hopvm keeps
+ * no structures of its own there for it), then, page-aligned after the kernel's end, the
+ * modules and one block with the Multiboot information, the memory map, the command lines and
+ * the GDT the kernel starts with, as QEMU lays them out. */
 int multiboot_load(struct guest_mem *mem, const uint8_t *image, size_t size,
-		   const char *cmdline, struct boot_info *info) __attribute__((warn_unused_result));
+		   const struct boot_options *opts, struct boot_info *info)
+	__attribute__((warn_unused_result));
 int raw_load(struct guest_mem *mem, const uint8_t *image, size_t size, uint64_t load_addr,
 	     struct boot_info *info) __attribute__((warn_unused_result));
 

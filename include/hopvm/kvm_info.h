@@ -4,6 +4,7 @@
 #ifndef HOPVM_KVM_INFO_H
 #define HOPVM_KVM_INFO_H
 
+#include <linux/kvm.h>
 #include <stdbool.h>
 
 #include "hopvm/kvm_host.h"
@@ -15,7 +16,7 @@ struct kvm_cap_desc {
 	const char *why;
 };
 
-#define KVM_INFO_MAX_CAPS 16
+#define KVM_INFO_MAX_CAPS 24
 
 struct kvm_info {
 	int api_version;
@@ -36,5 +37,12 @@ int kvm_info_check(const struct kvm_info *info) __attribute__((warn_unused_resul
 
 /* The most vCPUs a VM may have here. */
 int kvm_info_max_vcpus(const struct kvm_info *info);
+
+/* KVM_CHECK_EXTENSION's answer for one of the capabilities kvm_info_read() asks about. */
+int kvm_info_cap(const struct kvm_info *info, long cap);
+
+/* The CPU features a guest can be given here (cpu_model_available()), in *cpuid (free() it). */
+int kvm_info_cpu_available(int kvm_fd, const struct kvm_info *info, struct kvm_cpuid2 **cpuid)
+	__attribute__((warn_unused_result));
 
 #endif

@@ -33,11 +33,13 @@
 
 #define MIG_MAGIC "HOPVMIG"	/* 8 bytes with its NUL */
 #define MIG_MAGIC_SIZE 8
-#define MIG_VERSION 1
+/* 2: the header carries the guest's CPU model entry by entry (1 had only its hash). */
+#define MIG_VERSION 2
 
 /* Limits the reader enforces (the README lists them too). */
 #define MIG_MAX_VCPUS 254	/* as hopvm's MP table: 8-bit APIC IDs, 255 broadcasts */
-#define MIG_MAX_CPUID_ENTRIES 4096
+#define MIG_MAX_CPUID_ENTRIES 256	/* KVM's own limit (KVM_MAX_CPUID_ENTRIES) */
+#define MIG_CPUID_FLAGS_KNOWN 0x7	/* KVM_CPUID_FLAG_SIGNIFCANT_INDEX and the stateful two */
 #define MIG_MAX_DEVICES 32
 #define MIG_DEVICE_NAME_MAX 31	/* characters of [a-z0-9-] */
 #define MIG_RAM_BATCH_MAX 1024	/* pages per RAM section */
@@ -99,15 +101,27 @@ struct mig_device_desc {
 	uint32_t version;	/* of the device's state format */
 };
 
-/* What the guest needs of the machine it runs on: the destination must have the same.  Devices
- * are those with state, each listed once, in any order. */
+/* One entry of the guest's CPU model, as KVM_SET_CPUID2 takes it (kvm_cpuid_entry2). */
+struct mig_cpuid_entry {
+	uint32_t function, index, flags;
+	uint32_t eax, ebx, ecx, edx;
+};
+
+/* What the guest needs of the machine it runs on: the destination must have the same RAM,
+ * vCPUs and devices (each listed once, in any order).  The CPU model is the guest's own (no
+ * per-vCPU APIC IDs): the destination gives it again if its KVM can (vm_state.h), so it is
+ * not compared here. */
 struct mig_machine {
 	uint64_t ram_size;
 	uint32_t nr_vcpus;
-	uint32_t nr_cpuid_entries;
-	uint64_t cpuid_hash;	/* mig_hash64() of the CPU model's entries (no per-vCPU APIC IDs) */
+	uint32_t nr_cpuid_entries;	/* 1 to MIG_MAX_CPUID_ENTRIES, no leaf twice */
+	/* mig_hash64() of the entries as the header carries them: the writer fills it in and the
+	 * reader checks it, so the destination can trust the model at the handshake, before END's
+	 * checksum. */
+	uint64_t cpuid_hash;
 	uint32_t nr_devices;
 	struct mig_device_desc devices[MIG_MAX_DEVICES];
+	struct mig_cpuid_entry cpuid[MIG_MAX_CPUID_ENTRIES];
 };
 
 struct mig_vcpu_state {

@@ -50,12 +50,15 @@
 /* Where hopvm places the devices' memory BARs: in the 32-bit MMIO hole, below the IOAPIC. */
 #define PCI_MMIO_WINDOW_BASE 0xe0000000ULL
 #define PCI_MMIO_WINDOW_SIZE 0x10000000ULL
+/* And their I/O BARs: the top quarter of the port space, where PC firmware puts them. */
+#define PCI_IO_WINDOW_BASE 0xc000
+#define PCI_IO_WINDOW_SIZE 0x4000
 
 struct pci_device;
 
 /* What a device does beyond its configuration space.  NULL members: nothing to do. */
 struct pci_device_ops {
-	/* An access to memory BAR n, at offset from its start. */
+	/* An access to BAR n (memory or I/O), at offset from its start. */
 	int (*bar_read)(struct pci_device *dev, unsigned n, uint64_t offset, uint8_t *data,
 			unsigned size);
 	int (*bar_write)(struct pci_device *dev, unsigned n, uint64_t offset,
@@ -91,6 +94,7 @@ struct pci_bus {
 	uint32_t config_address;	/* the last dword written to 0xcf8 */
 	struct pci_device *slots[PCI_SLOTS];
 	uint64_t next_bar;		/* the window's first free address */
+	uint64_t next_io_bar;		/* the I/O window's first free port */
 };
 
 /* A type 0 header: IDs and class as given, the command register writable (I/O, memory, bus
@@ -118,9 +122,9 @@ void pci_device_set_wmask(struct pci_device *dev, unsigned offset, unsigned len,
 void pci_bus_init(struct pci_bus *bus);
 void pci_bus_free(struct pci_bus *bus);
 
-/* Puts dev in slot (0 to 31) of bus 0 and gives its memory BARs addresses in the MMIO window
+/* Puts dev in slot (0 to 31) of bus 0 and gives its BARs addresses in the MMIO or I/O window
  * (each aligned to its size), as firmware would.  -EEXIST if the slot is taken, -EINVAL past
- * the last slot, -ENOSPC when the window is full. */
+ * the last slot, -ENOSPC when a window is full. */
 int pci_bus_add(struct pci_bus *bus, unsigned slot, struct pci_device *dev)
 	__attribute__((warn_unused_result));
 
@@ -137,6 +141,10 @@ extern const struct device_ops pci_config_ops;
 /* The MMIO window, registered with a struct pci_bus at PCI_MMIO_WINDOW_BASE: an access goes
  * to the memory BAR holding it, of a device whose memory decoding is on. */
 extern const struct device_ops pci_mmio_window_ops;
+
+/* The I/O window, registered with a struct pci_bus at PCI_IO_WINDOW_BASE on the port bus: an
+ * access goes to the I/O BAR holding it, of a device whose I/O decoding is on. */
+extern const struct device_ops pci_io_window_ops;
 
 /* The host bridge in slot 0 that tells a guest's PCI probe a bus is here. */
 void pci_host_bridge_init(struct pci_device *dev);

@@ -35,6 +35,10 @@ enum vcpu_action {
 };
 
 int vcpu_create(struct vm *vm, unsigned id, struct vcpu *vcpu) __attribute__((warn_unused_result));
+
+/* Gives the vCPU vm->cpuid again, with its APIC ID: for a model that changed before the vCPU
+ * first ran (a migrated guest brings its own), since KVM takes no new one afterwards. */
+int vcpu_set_cpuid(struct vcpu *vcpu) __attribute__((warn_unused_result));
 void vcpu_destroy(struct vcpu *vcpu);
 
 /* The local APIC (virtual wire mode) and boot MSRs as firmware leaves them.  Setting it also makes KVM

@@ -58,6 +58,11 @@ struct virtio_device_ops {
 	 * the thread calls input_ready. */
 	int (*input_fd)(struct virtio_device *vd);
 	int (*input_ready)(struct virtio_device *vd);
+	/* The device's own migration state, after the transport's (NULL: none).  load runs once
+	 * the transport's state is in place (features, config bytes), checks every field against
+	 * it and refuses what this device could not have been in. */
+	int (*save)(struct virtio_device *vd, struct state_buf *s);
+	int (*load)(struct virtio_device *vd, struct state_buf *s);
 };
 
 struct virtio_device {
@@ -79,6 +84,15 @@ void virtio_device_init(struct virtio_device *vd, const struct virtio_device_ops
 
 /* Called by a device after pushing to queue q: interrupts the driver if it wants one. */
 void virtio_queue_interrupt(struct virtio_device *vd, unsigned q);
+
+/* The transport's lock, held around a queue handler and the driver's configuration accesses:
+ * code outside the I/O thread that edits vd->config takes it. */
+void virtio_device_lock(struct virtio_device *vd);
+void virtio_device_unlock(struct virtio_device *vd);
+
+/* With that lock held, after the device changed its configuration bytes: a new configuration
+ * generation and a configuration-change interrupt (ISR bit 2, or the msix_config vector). */
+void virtio_config_changed(struct virtio_device *vd);
 
 /* A queue handler's usual loop: calls serve on each chain of q until the queue is empty, with
  * the notification re-armed before giving up.  serve returns the bytes it wrote into the

@@ -64,6 +64,14 @@ int virtq_enable(struct virtq *q) __attribute__((warn_unused_result));
  * for a broken ring (after which the queue must not be used until reset). */
 int virtq_pop(struct virtq *q, struct virtq_chain *c) __attribute__((warn_unused_result));
 
+/* Whether the driver has made a chain available that virtq_pop() has not taken yet (a
+ * device that must not take input it could not place asks first). */
+bool virtq_has_available(const struct virtq *q);
+
+/* Gives back the last n chains popped and not pushed, as if never taken: a device that found
+ * them too small for what it had leaves them for the next (virtio-net's receive). */
+void virtq_unpop(struct virtq *q, uint16_t n);
+
 /* Returns a chain to the driver with written bytes written into its writable buffers (whose
  * pages, with the used ring's, are marked dirty for migration). */
 void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written);
@@ -71,6 +79,11 @@ void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written);
 /* After the device has drained the queue: asks the driver for a notification of the next
  * chain (EVENT_IDX's avail_event) and returns true if one arrived meanwhile. */
 bool virtq_more_after_enable(struct virtq *q);
+
+/* For a device that cannot use the chains already there (too little room for what it has):
+ * asks for a notification of the next chain the driver adds (avail_event at the available
+ * index, not at the device's own) and returns true if one arrived meanwhile. */
+bool virtq_notify_on_new(struct virtq *q);
 
 /* Whether the driver wants an interrupt for what was pushed since the last one; if so, the
  * caller sends it.  Honours used_event (EVENT_IDX) or VIRTQ_AVAIL_F_NO_INTERRUPT. */

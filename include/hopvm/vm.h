@@ -19,16 +19,21 @@
 #include "hopvm/bus.h"
 #include "hopvm/console.h"
 #include "hopvm/control.h"
+#include "hopvm/cpu_model.h"
 #include "hopvm/debug_exit.h"
+#include "hopvm/fw_cfg.h"
 #include "hopvm/i8042.h"
 #include "hopvm/irq.h"
 #include "hopvm/kvm_info.h"
 #include "hopvm/memory.h"
+#include "hopvm/pc_testdev.h"
 #include "hopvm/rtc_cmos.h"
 #include "hopvm/pci.h"
+#include "hopvm/pci_testdev.h"
 #include "hopvm/uart_16550.h"
 #include "hopvm/virtio_blk.h"
 #include "hopvm/virtio_console.h"
+#include "hopvm/virtio_net.h"
 #include "hopvm/virtio_pci.h"
 #include "hopvm/virtio_rng.h"
 
@@ -52,6 +57,7 @@ struct vcpu;
 
 #define VM_MAX_DISKS 6
 #define VM_MAX_VIRTIO 8
+#define VM_MAX_NETS 4	/* within VM_MAX_VIRTIO, with the disks and the rest */
 
 struct vm_disk_config {
 	char path[256];
@@ -68,12 +74,18 @@ struct vm_config {
 	int input_fd;		/* what COM1 receives, or -1 */
 	const char *control_path;	/* the control socket, or NULL */
 	struct migration_params migration;	/* defaults for migrations it starts */
+	struct cpu_model_spec cpu;	/* --cpu: the base model and its feature edits */
 	struct vm_disk_config disks[VM_MAX_DISKS];	/* --disk, in order: vda, vdb, ... */
 	unsigned nr_disks;
+	struct virtio_net_option nets[VM_MAX_NETS];	/* --net, in order, after the disks */
+	unsigned nr_nets;
 	bool rng;		/* attach virtio-rng (default; --no-rng leaves it out) */
 	bool virtio_console;	/* --virtio-console: hvc0 ... */
-	const char *virtio_console_path;
-	bool acpi;		/* ACPI tables and the PM1 block (default; --no-acpi leaves them out) */	/* ... writing there (appending), or where COM1 does */
+	const char *virtio_console_path;	/* ... appending there, or where COM1 writes */
+	bool acpi;		/* ACPI tables and the PM1 block (default; --no-acpi leaves them out) */
+	bool test_devices;	/* --test-devices: QEMU's pc-testdev and pci-testdev */
+	const struct fw_cfg_user_file *fw_cfg_files;	/* --fw-cfg, loaded; the caller's */
+	unsigned nr_fw_cfg_files;
 };
 
 struct vm {
@@ -81,7 +93,8 @@ struct vm {
 	int kvm_fd;
 	int vm_fd;
 	int vcpu_mmap_size;
-	struct kvm_cpuid2 *cpuid;	/* the guest's CPU model: x86_cpu_model_from_supported() */
+	struct kvm_cpuid2 *cpuid;	/* the guest's CPU model: cpu_available edited by --cpu */
+	struct kvm_cpuid2 *cpu_available;	/* what KVM can give a guest: cpu_model.h */
 	struct kvm_info kvm_info;
 
 	struct guest_mem mem;
@@ -92,6 +105,8 @@ struct vm {
 	struct i8042 i8042;
 	struct rtc_cmos rtc;
 	struct acpi_pm acpi_pm;	/* registered only with cfg.acpi */
+	struct pc_testdev *pc_testdev;	/* with cfg.test_devices (64 KiB: allocated then) */
+	struct fw_cfg fw_cfg;
 	bool sleep_logged;	/* a sleep state other than S5 was asked for */
 	struct console_input console_in;
 	struct control control;
@@ -102,10 +117,14 @@ struct vm {
 	struct irq_router irq;
 	struct virtio_blk disks[VM_MAX_DISKS];
 	unsigned nr_disks;
+	struct virtio_net nets[VM_MAX_NETS];
+	unsigned nr_nets;
 	struct virtio_rng rng;
 	struct virtio_console hvc;
 	struct virtio_pci virtio[VM_MAX_VIRTIO];
 	unsigned nr_virtio;
+	struct pci_testdev pci_testdev;	/* with cfg.test_devices */
+	bool pci_testdev_ready;
 	bool pci_ready, irq_ready, msi_error_logged;
 
 	struct vcpu *vcpus;

@@ -1,6 +1,7 @@
 /* The VM's PCI bus as a machine has it: the host bridge in slot 0, then the virtio functions
- * the command line asked for (the disks in order, the entropy device, the virtio console),
- * each wired to KVM: its kicks arrive as ioeventfds, its interrupts leave as irqfds (MSI-X) or
+ * the command line asked for (the disks in order, the network devices in order, the entropy
+ * device, the virtio console),
+ * and QEMU's pci-testdev with --test-devices; the virtio functions are each wired to KVM: its kicks arrive as ioeventfds, its interrupts leave as irqfds (MSI-X) or
  * on its own IOAPIC pin (INTx, as the MP table says). */
 #ifndef HOPVM_VM_PCI_H
 #define HOPVM_VM_PCI_H
@@ -23,6 +24,10 @@ uint32_t vm_pci_intx_slots(const struct vm *vm);
 /* Stops every device between two requests, and lets them go on. */
 void vm_pci_pause(struct vm *vm);
 void vm_pci_resume(struct vm *vm);
+
+/* After a migrated guest starts here: each network device announces the guest's new place
+ * (virtio_net_announce). */
+int vm_pci_announce(struct vm *vm) __attribute__((warn_unused_result));
 
 /* Makes every disk's writes durable (fdatasync), as before a migrated guest runs elsewhere. */
 int vm_pci_flush(struct vm *vm) __attribute__((warn_unused_result));

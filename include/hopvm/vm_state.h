@@ -23,7 +23,13 @@ int vm_state_write_cpus_and_devices(struct vm *vm, struct mig_writer *w)
 int vm_state_read(struct vm *vm, struct mig_reader *r, unsigned flags)
 	__attribute__((warn_unused_result));
 
-/* The two halves of vm_state_read(), for a destination that answers the header first. */
+/* The source's CPU model (from its header) as KVM takes it, in *model (free() it); -EPROTO,
+ * naming the features, if it has any that available (this host's: cpu_model.h) lacks. */
+int vm_state_cpu_model(const struct mig_machine *source, const struct kvm_cpuid2 *available,
+		       struct kvm_cpuid2 **model) __attribute__((warn_unused_result));
+
+/* The two halves of vm_state_read(), for a destination that answers the header first; the
+ * header's half also gives the vCPUs the source's CPU model. */
 int vm_state_read_header(struct vm *vm, struct mig_reader *r) __attribute__((warn_unused_result));
 int vm_state_read_rest(struct vm *vm, struct mig_reader *r, unsigned flags)
 	__attribute__((warn_unused_result));

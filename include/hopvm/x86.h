@@ -34,12 +34,19 @@
 /* Writes the GDT and identity page tables into the boot area. */
 int x86_write_boot_tables(struct guest_mem *mem) __attribute__((warn_unused_result));
 
+/* The boot GDT alone, X86_BOOT_GDT_SIZE bytes at gdt_addr (a Multiboot loader puts it beside
+ * the kernel's information, leaving low memory to the kernel). */
+#define X86_BOOT_GDT_SIZE 48
+int x86_write_boot_gdt(struct guest_mem *mem, uint64_t gdt_addr)
+	__attribute__((warn_unused_result));
+
 /* Fills the segment, control and table registers for long mode with paging on, using the
  * tables x86_write_boot_tables() wrote.  Leaves the other fields of *sregs alone. */
 void x86_long_mode_sregs(struct kvm_sregs *sregs);
 
-/* 32-bit protected mode with flat segments and paging off, as Multiboot specifies. */
-void x86_protected_mode_sregs(struct kvm_sregs *sregs);
+/* 32-bit protected mode with flat segments and paging off, as Multiboot specifies, with the
+ * GDT x86_write_boot_gdt() wrote at gdt_addr. */
+void x86_protected_mode_sregs(struct kvm_sregs *sregs, uint64_t gdt_addr);
 
 /* Real mode from the reset state: only CS changes. */
 void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs);

@@ -81,6 +81,9 @@ int boot_load_image(struct guest_mem *mem, const struct boot_image *image,
 	if (opts->initrd != NULL && format != BOOT_FORMAT_LINUX)
 		return err_set(-EINVAL, "--initrd applies to Linux kernels only, and this is %s",
 			       format_names[format]);
+	if (opts->nr_modules > 0 && format != BOOT_FORMAT_MULTIBOOT)
+		return err_set(-EINVAL, "--module applies to Multiboot kernels only, and this is %s",
+			       format_names[format]);
 	info->format = format;
 	switch (format) {
 	case BOOT_FORMAT_RAW:
@@ -95,9 +98,9 @@ int boot_load_image(struct guest_mem *mem, const struct boot_image *image,
 									  : BZIMAGE_DEFAULT_CMDLINE,
 						    info);
 	case BOOT_FORMAT_MULTIBOOT:
-		ret = x86_write_boot_tables(mem);
-		return ret < 0 ? ret : multiboot_load(mem, image->data, image->size, opts->cmdline,
-						      info);
+		/* Paging is off and the GDT sits with the kernel's information: low memory is
+		 * the kernel's to load into. */
+		return multiboot_load(mem, image->data, image->size, opts, info);
 	default:
 		ret = x86_write_boot_tables(mem);
 		if (ret < 0)

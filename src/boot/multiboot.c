@@ -4,11 +4,13 @@
 #include <elf.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hopvm/boot.h"
 #include "hopvm/e820.h"
 #include "hopvm/error.h"
+#include "hopvm/x86.h"
 
 #define MB_HEADER_MAGIC 0x1badb002U
 #define MB_BOOT_MAGIC 0x2badb002U
@@ -21,16 +23,19 @@
 			MB_FLAG_AOUT_KLUDGE)
 
 #define MB_INFO_MEMORY (1U << 0)
+#define MB_INFO_BOOT_DEVICE (1U << 1)
 #define MB_INFO_CMDLINE (1U << 2)
+#define MB_INFO_MODULES (1U << 3)
 #define MB_INFO_MMAP (1U << 6)
 #define MB_INFO_LOADER_NAME (1U << 9)
+/* No BIOS disk: "none" in each partition field, as QEMU says. */
+#define MB_BOOT_DEVICE_NONE 0x8000ffffU
 
-/* Where hopvm puts the information for the kernel, inside its boot area. */
-#define MB_INFO_ADDR 0x9000ULL
-#define MB_MMAP_ADDR 0x9100ULL
-#define MB_LOADER_NAME_ADDR 0x9300ULL
-#define MB_CMDLINE_ADDR 0xa000ULL
-#define MB_CMDLINE_MAX (0x10000ULL - MB_CMDLINE_ADDR)
+#define MB_PAGE 4096ULL
+/* The kernel's and each module's command line, with its NUL. */
+#define MB_CMDLINE_MAX 0x10000ULL
+/* Everything handed to a Multiboot kernel is reached by 32-bit addresses. */
+#define MB_ADDR_LIMIT (1ULL << 32)
 
 struct mb_header {
 	uint32_t magic, flags, checksum;
@@ -56,6 +61,19 @@ struct mb_mmap_entry {
 	uint32_t type;
 } __attribute__((packed));
 
+struct mb_module {
+	uint32_t mod_start, mod_end;
+	uint32_t cmdline;
+	uint32_t reserved;
+};
+
+/* The information block: the information itself, the GDT the kernel starts with, the memory
+ * map, the module list, then the strings. */
+#define MB_BLOCK_GDT 0x80
+#define MB_BLOCK_MMAP (MB_BLOCK_GDT + X86_BOOT_GDT_SIZE)
+#define MB_BLOCK_MODULES (MB_BLOCK_MMAP + E820_MAX_ENTRIES * sizeof(struct mb_mmap_entry))
+_Static_assert(sizeof(struct mb_info) <= MB_BLOCK_GDT, "the information fits before the GDT");
+
 int multiboot_find_header(const uint8_t *image, size_t size, size_t *offset)
 {
 	size_t limit = size < MB_SEARCH_LIMIT ? size : MB_SEARCH_LIMIT;
@@ -73,7 +91,8 @@ int multiboot_find_header(const uint8_t *image, size_t size, size_t *offset)
 }
 
 static int mb_load_aout(struct guest_mem *mem, const uint8_t *image, size_t size,
-			const struct mb_header *h, size_t header_off, uint64_t *entry)
+			const struct mb_header *h, size_t header_off, uint64_t *entry,
+			uint64_t *end)
 {
 	uint64_t file_start, load_len, bss_len = 0;
 	int ret;
@@ -96,7 +115,7 @@ static int mb_load_aout(struct guest_mem *mem, const uint8_t *image, size_t size
 			return err_set(-ENOEXEC, "Multiboot bss_end_addr is below load_end_addr");
 		bss_len = h->bss_end_addr - (h->load_addr + load_len);
 	}
-	ret = boot_check_placement(mem, h->load_addr, load_len + bss_len, false,
+	ret = boot_check_placement(mem, h->load_addr, load_len + bss_len, true,
 				   "Multiboot kernel");
 	if (ret < 0)
 		return ret;
@@ -107,11 +126,12 @@ static int mb_load_aout(struct guest_mem *mem, const uint8_t *image, size_t size
 	    guest_mem_zero(mem, h->load_addr + load_len, bss_len) < 0)
 		return err_set(-EFAULT, "cannot write the Multiboot kernel to guest memory");
 	*entry = h->entry_addr;
+	*end = h->load_addr + load_len + bss_len;
 	return 0;
 }
 
 static int mb_load_elf32(struct guest_mem *mem, const uint8_t *image, size_t size,
-			 uint64_t *entry)
+			 uint64_t *entry, uint64_t *end)
 {
 	Elf32_Ehdr eh;
 	bool entry_found = false;
@@ -141,7 +161,7 @@ static int mb_load_elf32(struct guest_mem *mem, const uint8_t *image, size_t siz
 		if ((uint64_t)ph.p_offset + ph.p_filesz > size || ph.p_filesz > ph.p_memsz)
 			return err_set(-ENOEXEC, "Multiboot ELF segment %u lies outside the file", i);
 		snprintf(what, sizeof(what), "Multiboot ELF segment %u", i);
-		ret = boot_check_placement(mem, ph.p_paddr, ph.p_memsz, false, what);
+		ret = boot_check_placement(mem, ph.p_paddr, ph.p_memsz, true, what);
 		if (ret < 0)
 			return ret;
 		if (guest_mem_write(mem, ph.p_paddr, image + ph.p_offset, ph.p_filesz) < 0 ||
@@ -153,6 +173,8 @@ static int mb_load_elf32(struct guest_mem *mem, const uint8_t *image, size_t siz
 			*entry = (uint64_t)eh.e_entry - ph.p_vaddr + ph.p_paddr;
 			entry_found = true;
 		}
+		if ((uint64_t)ph.p_paddr + ph.p_memsz > *end)
+			*end = (uint64_t)ph.p_paddr + ph.p_memsz;
 		loaded++;
 	}
 	if (loaded == 0)
@@ -163,48 +185,137 @@ static int mb_load_elf32(struct guest_mem *mem, const uint8_t *image, size_t siz
 	return 0;
 }
 
-static int mb_write_info(struct guest_mem *mem, const char *cmdline)
+/* Where the next piece goes: page-aligned at *cursor, and never across the hole between 640 KiB
+ * and 1 MiB (a piece that would reach into it starts at 1 MiB instead). */
+static int mb_place(const struct guest_mem *mem, uint64_t *cursor, uint64_t len,
+		    const char *what, uint64_t *addr)
 {
-	struct e820_entry map[E820_MAX_ENTRIES];
-	struct mb_mmap_entry mmap[E820_MAX_ENTRIES];
+	uint64_t at = (*cursor + MB_PAGE - 1) & ~(MB_PAGE - 1);
+	int ret;
+
+	if (at < BIOS_AREA_END && at + len > E820_LOW_RAM_END)
+		at = BIOS_AREA_END;
+	if (at + len > MB_ADDR_LIMIT)
+		return err_set(-E2BIG, "%s does not fit below 4 GiB, where a Multiboot kernel "
+			       "finds it", what);
+	ret = boot_check_placement(mem, at, len, true, what);
+	if (ret < 0)
+		return ret;
+	*addr = at;
+	*cursor = at + len;
+	return 0;
+}
+
+/* "NAME ARGS" as QEMU builds it: the name, a space, then the arguments (maybe none). */
+static int mb_cmdline_check(const char *name, const char *args, const char *what)
+{
+	size_t len = strlen(name) + 1 + (args ? strlen(args) : 0) + 1;
+
+	if (len > MB_CMDLINE_MAX)
+		return err_set(-E2BIG, "%s's command line is %zu bytes; a Multiboot kernel gets at "
+			       "most %llu", what, len - 1, (unsigned long long)MB_CMDLINE_MAX - 1);
+	return 0;
+}
+
+static int mb_load_modules(struct guest_mem *mem, const struct boot_options *opts,
+			   uint64_t *cursor, struct mb_module *mods)
+{
+	for (unsigned i = 0; i < opts->nr_modules; i++) {
+		const struct boot_module *m = &opts->modules[i];
+		uint64_t addr;
+		char what[32];
+		int ret;
+
+		snprintf(what, sizeof(what), "Multiboot module %u", i + 1);
+		ret = mb_cmdline_check(m->cmdline, NULL, what);
+		if (ret == 0)
+			ret = mb_place(mem, cursor, m->image.size, what, &addr);
+		if (ret < 0)
+			return ret;
+		if (guest_mem_write(mem, addr, m->image.data, m->image.size) < 0)
+			return err_set(-EFAULT, "cannot write %s to guest memory", what);
+		mods[i] = (struct mb_module){ (uint32_t)addr, (uint32_t)(addr + m->image.size), 0, 0 };
+	}
+	return 0;
+}
+
+/* Builds the information block in a host buffer and writes it at the next free page. */
+static int mb_write_info(struct guest_mem *mem, const struct boot_options *opts,
+			 uint64_t *cursor, struct mb_module *mods, struct boot_info *boot)
+{
 	static const char loader_name[] = "hopvm";
+	const char *image_name = opts->image_name ? opts->image_name : "";
+	struct e820_entry map[E820_MAX_ENTRIES];
 	unsigned n = e820_build(mem, map);
+	size_t strings = MB_BLOCK_MODULES + opts->nr_modules * sizeof(struct mb_module);
+	size_t len = strings + sizeof(loader_name) + strlen(image_name) + 2 +
+		     (opts->cmdline ? strlen(opts->cmdline) : 0);
 	struct mb_info info = {
-		.flags = MB_INFO_MEMORY | MB_INFO_MMAP | MB_INFO_LOADER_NAME,
+		.flags = MB_INFO_MEMORY | MB_INFO_BOOT_DEVICE | MB_INFO_CMDLINE | MB_INFO_MODULES |
+			 MB_INFO_MMAP | MB_INFO_LOADER_NAME,
 		.mem_lower = (uint32_t)(E820_LOW_RAM_END >> 10),
 		.mem_upper = (uint32_t)((mem->regions[0].size - BOOT_FIRMWARE_END) >> 10),
-		.mmap_length = n * (uint32_t)sizeof(mmap[0]),
-		.mmap_addr = (uint32_t)MB_MMAP_ADDR,
-		.boot_loader_name = (uint32_t)MB_LOADER_NAME_ADDR,
+		.boot_device = MB_BOOT_DEVICE_NONE,
+		.mods_count = opts->nr_modules,
+		.mmap_length = n * (uint32_t)sizeof(struct mb_mmap_entry),
 	};
-	int ret = 0;
+	uint64_t base;
+	uint8_t *block;
+	size_t at;
+	int ret;
 
-	for (unsigned i = 0; i < n; i++)
-		mmap[i] = (struct mb_mmap_entry){ 20, map[i].addr, map[i].size, map[i].type };
-	if (cmdline != NULL) {
-		size_t len = strlen(cmdline) + 1;
+	ret = mb_cmdline_check(image_name, opts->cmdline, "the kernel");
+	for (unsigned i = 0; ret == 0 && i < opts->nr_modules; i++)
+		len += strlen(opts->modules[i].cmdline) + 1;
+	if (ret == 0)
+		ret = mb_place(mem, cursor, len, "the Multiboot information", &base);
+	if (ret < 0)
+		return ret;
+	block = calloc(1, len);
+	if (block == NULL)
+		return err_set(-ENOMEM, "out of memory for the Multiboot information");
 
-		if (len > MB_CMDLINE_MAX)
-			return err_set(-E2BIG, "the command line is %zu bytes; Multiboot kernels get "
-				       "at most %llu", len - 1,
-				       (unsigned long long)MB_CMDLINE_MAX - 1);
-		ret |= guest_mem_write(mem, MB_CMDLINE_ADDR, cmdline, len);
-		info.flags |= MB_INFO_CMDLINE;
-		info.cmdline = (uint32_t)MB_CMDLINE_ADDR;
+	for (unsigned i = 0; i < n; i++) {
+		struct mb_mmap_entry e = { 20, map[i].addr, map[i].size, map[i].type };
+
+		memcpy(block + MB_BLOCK_MMAP + i * sizeof(e), &e, sizeof(e));
 	}
-	ret |= guest_mem_write(mem, MB_MMAP_ADDR, mmap, info.mmap_length);
-	ret |= guest_mem_write(mem, MB_LOADER_NAME_ADDR, loader_name, sizeof(loader_name));
-	ret |= guest_mem_write(mem, MB_INFO_ADDR, &info, sizeof(info));
-	return ret ? err_set(-EFAULT, "cannot write the Multiboot information") : 0;
+	info.mmap_addr = (uint32_t)(base + MB_BLOCK_MMAP);
+	info.mods_addr = (uint32_t)(base + MB_BLOCK_MODULES);
+	at = strings;
+	info.boot_loader_name = (uint32_t)(base + at);
+	memcpy(block + at, loader_name, sizeof(loader_name));
+	at += sizeof(loader_name);
+	info.cmdline = (uint32_t)(base + at);
+	at += (size_t)sprintf((char *)block + at, "%s %s", image_name,
+			      opts->cmdline ? opts->cmdline : "") + 1;
+	for (unsigned i = 0; i < opts->nr_modules; i++) {
+		mods[i].cmdline = (uint32_t)(base + at);
+		at += (size_t)sprintf((char *)block + at, "%s", opts->modules[i].cmdline) + 1;
+	}
+	memcpy(block + MB_BLOCK_MODULES, mods, opts->nr_modules * sizeof(*mods));
+	memcpy(block, &info, sizeof(info));
+	ret = guest_mem_write(mem, base, block, len);
+	free(block);
+	if (ret < 0)
+		return err_set(-EFAULT, "cannot write the Multiboot information");
+	boot->ebx = (uint32_t)base;
+	boot->gdt_addr = base + MB_BLOCK_GDT;
+	return x86_write_boot_gdt(mem, boot->gdt_addr);
 }
 
 int multiboot_load(struct guest_mem *mem, const uint8_t *image, size_t size,
-		   const char *cmdline, struct boot_info *info)
+		   const struct boot_options *opts, struct boot_info *info)
 {
+	struct mb_module mods[BOOT_MAX_MODULES];
 	struct mb_header h;
+	uint64_t end = 0;
 	size_t off;
 	int ret;
 
+	if (opts->nr_modules > BOOT_MAX_MODULES)
+		return err_set(-E2BIG, "%u Multiboot modules; hopvm loads at most %d",
+			       opts->nr_modules, BOOT_MAX_MODULES);
 	if (multiboot_find_header(image, size, &off) < 0)
 		return err_set(-ENOEXEC, "no Multiboot header in the first 8 KiB");
 	memset(&h, 0, sizeof(h));
@@ -214,16 +325,16 @@ int multiboot_load(struct guest_mem *mem, const uint8_t *image, size_t size,
 			       "(flags 0x%x)", h.flags & 0xffff & ~MB_FLAGS_KNOWN);
 	/* Video mode requests are optional for a loader: a serial-only machine ignores them. */
 	if (h.flags & MB_FLAG_AOUT_KLUDGE)
-		ret = mb_load_aout(mem, image, size, &h, off, &info->entry);
+		ret = mb_load_aout(mem, image, size, &h, off, &info->entry, &end);
 	else
-		ret = mb_load_elf32(mem, image, size, &info->entry);
-	if (ret < 0)
-		return ret;
-	ret = mb_write_info(mem, cmdline);
+		ret = mb_load_elf32(mem, image, size, &info->entry, &end);
+	if (ret == 0)
+		ret = mb_load_modules(mem, opts, &end, mods);
+	if (ret == 0)
+		ret = mb_write_info(mem, opts, &end, mods, info);
 	if (ret < 0)
 		return ret;
 	info->mode = BOOT_CPU_PROTECTED;
 	info->eax = MB_BOOT_MAGIC;
-	info->ebx = (uint32_t)MB_INFO_ADDR;
 	return 0;
 }

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "hopvm/acpi_pm.h"
 #include "hopvm/device_state.h"
@@ -28,6 +29,22 @@ static void update_sci(struct acpi_pm *pm)
 	}
 }
 
+static uint64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t acpi_pm_timer_ticks(struct acpi_pm *pm)
+{
+	uint64_t ns = pm->clock_ns(), s = ns / 1000000000ULL, rem = ns % 1000000000ULL;
+
+	/* In two parts, so that nanoseconds times the rate cannot overflow. */
+	return s * ACPI_PM_TIMER_HZ + rem * ACPI_PM_TIMER_HZ / 1000000000ULL + pm->timer_offset;
+}
+
 void acpi_pm_init(struct acpi_pm *pm, void (*set_sci)(void *ctx, int level),
 		  void (*on_sleep)(void *ctx, unsigned slp_typ), void *ctx)
 {
@@ -37,6 +54,7 @@ void acpi_pm_init(struct acpi_pm *pm, void (*set_sci)(void *ctx, int level),
 	pm->on_sleep = on_sleep;
 	pm->ctx = ctx;
 	pm->cnt = ACPI_PM1_CNT_SCI_EN;
+	pm->clock_ns = monotonic_ns;
 }
 
 void acpi_pm_destroy(struct acpi_pm *pm)
@@ -56,9 +74,13 @@ bool acpi_pm_press_power_button(struct acpi_pm *pm)
 	return heard;
 }
 
+/* Within the PM1 registers, or within the timer; the two ports between are not there. */
 static bool access_fits(uint64_t offset, unsigned size)
 {
-	return size <= 4 && offset < ACPI_PM_NR_PORTS && size <= ACPI_PM_NR_PORTS - offset;
+	if (offset >= ACPI_PM_TMR_OFFSET)
+		return size <= ACPI_PM_TMR_LEN && offset - ACPI_PM_TMR_OFFSET <= ACPI_PM_TMR_LEN - size;
+	return size <= 4 && offset < ACPI_PM_CNT_OFFSET + ACPI_PM_CNT_LEN &&
+	       size <= ACPI_PM_CNT_OFFSET + ACPI_PM_CNT_LEN - offset;
 }
 
 int acpi_pm_read(void *dev, uint64_t offset, uint8_t *data, unsigned size)
@@ -68,6 +90,13 @@ int acpi_pm_read(void *dev, uint64_t offset, uint8_t *data, unsigned size)
 
 	if (!access_fits(offset, size))
 		return -EINVAL;
+	if (offset >= ACPI_PM_TMR_OFFSET) {
+		uint32_t count = (uint32_t)(acpi_pm_timer_ticks(pm) & ACPI_PM_TIMER_MASK);
+
+		for (unsigned i = 0; i < size; i++)
+			data[i] = (uint8_t)(count >> ((offset - ACPI_PM_TMR_OFFSET + i) * 8));
+		return 0;
+	}
 	pthread_mutex_lock(&pm->lock);
 	regs[REG_STS] = pm->sts;
 	regs[REG_EN] = pm->en;
@@ -90,6 +119,8 @@ int acpi_pm_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size
 
 	if (!access_fits(offset, size))
 		return -EINVAL;
+	if (offset >= ACPI_PM_TMR_OFFSET)
+		return 0;	/* the timer is read-only; writes are ignored, as on hardware */
 	/* A write may cover bytes of several registers: gather each register's part first. */
 	for (unsigned i = 0; i < size; i++) {
 		uint64_t off = offset + i;
@@ -136,6 +167,7 @@ int acpi_pm_save(void *dev, uint8_t *buf, size_t len)
 	state_put_u64(&s, pm->sts);
 	state_put_u64(&s, pm->en);
 	state_put_u64(&s, pm->cnt);
+	state_put_u64(&s, acpi_pm_timer_ticks(pm));
 	pthread_mutex_unlock(&pm->lock);
 	return state_saved(&s);
 }
@@ -144,13 +176,14 @@ int acpi_pm_load(void *dev, const uint8_t *buf, size_t len)
 {
 	struct acpi_pm *pm = dev;
 	struct state_buf s;
-	uint64_t sts, en, cnt;
+	uint64_t sts, en, cnt, ticks;
 	int ret;
 
 	state_reader(&s, buf, len);
 	sts = state_get_u64(&s);
 	en = state_get_u64(&s);
 	cnt = state_get_u64(&s);
+	ticks = state_get_u64(&s);
 	ret = state_loaded(&s, "acpi-pm");
 	if (ret < 0)
 		return ret;
@@ -163,6 +196,9 @@ int acpi_pm_load(void *dev, const uint8_t *buf, size_t len)
 	pm->sts = (uint16_t)sts;
 	pm->en = (uint16_t)en;
 	pm->cnt = (uint16_t)cnt;
+	/* Any count is one the timer reaches; it goes on from there. */
+	pm->timer_offset = 0;
+	pm->timer_offset = ticks - acpi_pm_timer_ticks(pm);
 	/* The line follows the loaded registers, whatever it was before. */
 	pm->sci_level = (pm->sts & pm->en) == 0;
 	update_sci(pm);
@@ -175,7 +211,7 @@ const struct device_ops acpi_pm_ops = {
 	.read = acpi_pm_read,
 	.write = acpi_pm_write,
 	.reset = acpi_pm_reset,
-	.state_version = 1,
+	.state_version = 2,	/* 2: the timer's count */
 	.save = acpi_pm_save,
 	.load = acpi_pm_load,
 };

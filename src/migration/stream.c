@@ -97,6 +97,48 @@ bool mig_device_name_valid(const char *name, size_t len)
 	return true;
 }
 
+void mig_cpuid_entry_put(uint8_t *out, const struct mig_cpuid_entry *e)
+{
+	const uint32_t v[7] = { e->function, e->index, e->flags, e->eax, e->ebx, e->ecx, e->edx };
+
+	for (unsigned i = 0; i < 7; i++)
+		le32_put(out + 4 * i, v[i]);
+}
+
+void mig_cpuid_entry_get(const uint8_t *in, struct mig_cpuid_entry *e)
+{
+	*e = (struct mig_cpuid_entry){
+		.function = le32_get(in), .index = le32_get(in + 4), .flags = le32_get(in + 8),
+		.eax = le32_get(in + 12), .ebx = le32_get(in + 16), .ecx = le32_get(in + 20),
+		.edx = le32_get(in + 24),
+	};
+}
+
+uint64_t mig_cpuid_hash(const struct mig_cpuid_entry *entries, uint32_t n)
+{
+	struct mig_hash h;
+	uint8_t buf[MIG_CPUID_ENTRY_SIZE];
+
+	mig_hash_init(&h, 0);
+	for (uint32_t i = 0; i < n; i++) {
+		mig_cpuid_entry_put(buf, &entries[i]);
+		mig_hash_update(&h, buf, sizeof(buf));
+	}
+	return mig_hash_digest(&h);
+}
+
+int mig_cpuid_repeated(const struct mig_cpuid_entry *entries, uint32_t n)
+{
+	/* Bit 0 of the flags: the sub-leaf index counts (KVM_CPUID_FLAG_SIGNIFCANT_INDEX). */
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < i; j++)
+			if (entries[i].function == entries[j].function &&
+			    (!(entries[i].flags & entries[j].flags & 1) ||
+			     entries[i].index == entries[j].index))
+				return (int)i;
+	return -1;
+}
+
 bool mig_page_is_zero(const void *page)
 {
 	const uint64_t *w = page;

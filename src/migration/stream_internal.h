@@ -12,11 +12,25 @@
 #include "hopvm/migration_stream.h"
 
 /* Header: magic 8, version 4, header length 4, ram_size 8, nr_vcpus 4, nr_cpuid_entries 4,
- * cpuid_hash 8, nr_devices 4; then per device: name length 1, name, version 4. */
+ * cpuid_hash 8, nr_devices 4; then per device: name length 1, name, version 4; then per CPUID
+ * entry: function, index, flags, eax, ebx, ecx, edx, 4 each. */
 #define MIG_HEADER_FIXED_SIZE 44
 #define MIG_HEADER_DEVICE_SIZE(name_len) (1 + (name_len) + 4)
+#define MIG_CPUID_ENTRY_SIZE 28
 #define MIG_HEADER_MAX_SIZE \
-	(MIG_HEADER_FIXED_SIZE + MIG_MAX_DEVICES * MIG_HEADER_DEVICE_SIZE(MIG_DEVICE_NAME_MAX))
+	(MIG_HEADER_FIXED_SIZE + MIG_MAX_DEVICES * MIG_HEADER_DEVICE_SIZE(MIG_DEVICE_NAME_MAX) + \
+	 MIG_MAX_CPUID_ENTRIES * MIG_CPUID_ENTRY_SIZE)
+
+/* The entry's wire form, and back. */
+void mig_cpuid_entry_put(uint8_t *out, const struct mig_cpuid_entry *e);
+void mig_cpuid_entry_get(const uint8_t *in, struct mig_cpuid_entry *e);
+
+/* The hash the header's cpuid_hash field holds: of the entries' wire form. */
+uint64_t mig_cpuid_hash(const struct mig_cpuid_entry *entries, uint32_t n);
+
+/* The index of an entry that repeats an earlier one's leaf (and sub-leaf, where the index
+ * counts), or -1. */
+int mig_cpuid_repeated(const struct mig_cpuid_entry *entries, uint32_t n);
 #define MIG_SECTION_HEADER_SIZE 16	/* type 4, flags 4, payload length 8 */
 #define MIG_PAGE_ENTRY_SIZE 9		/* page number 8, kind 1 */
 #define MIG_BLOB_HEADER_SIZE 8		/* tag 4, length 4 */

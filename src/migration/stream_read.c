@@ -128,6 +128,7 @@ enum {
 	OFF_RAM_SIZE = 16,
 	OFF_NR_VCPUS = 24,
 	OFF_NR_CPUID = 28,
+	OFF_CPUID_HASH = 32,
 	OFF_NR_DEVICES = 40,
 };
 
@@ -167,12 +168,6 @@ static int compare_machine(struct mig_reader *r, const struct mig_machine *local
 		return mig_refuse(r, -EPROTO, OFF_NR_VCPUS, "the source's guest has %u vCPU%s, "
 				  "this one %u", src->nr_vcpus, src->nr_vcpus == 1 ? "" : "s",
 				  local->nr_vcpus);
-	if (src->nr_cpuid_entries != local->nr_cpuid_entries ||
-	    src->cpuid_hash != local->cpuid_hash)
-		return mig_refuse(r, -EPROTO, OFF_NR_CPUID, "the source's guest was given another "
-				  "CPU model: %u CPUID entries hashing to 0x%016" PRIx64 ", this "
-				  "one %u hashing to 0x%016" PRIx64, src->nr_cpuid_entries,
-				  src->cpuid_hash, local->nr_cpuid_entries, local->cpuid_hash);
 	for (unsigned i = 0; i < src->nr_devices; i++) {
 		const struct mig_device_desc *s = &src->devices[i];
 		const struct mig_device_desc *l = find_device(local, s->name);
@@ -224,6 +219,37 @@ static int read_device_desc(struct mig_reader *r, unsigned i, struct mig_device_
 	return ret;
 }
 
+/* The CPUID entries that end the header, checked against the header's hash of them. */
+static int read_cpu_model(struct mig_reader *r, struct mig_machine *m)
+{
+	uint64_t start = r->offset;
+	uint8_t buf[MIG_CPUID_ENTRY_SIZE];
+	int repeat, ret;
+
+	for (uint32_t i = 0; i < m->nr_cpuid_entries; i++) {
+		struct mig_cpuid_entry *e = &m->cpuid[i];
+
+		ret = mig_get(r, buf, sizeof(buf), true);
+		if (ret < 0)
+			return ret;
+		mig_cpuid_entry_get(buf, e);
+		if (e->flags & ~MIG_CPUID_FLAGS_KNOWN)
+			return mig_refuse(r, -EBADMSG, r->offset - sizeof(buf) + 8, "CPUID entry %u "
+					  "(leaf 0x%x) has unknown flags 0x%x", i, e->function,
+					  e->flags);
+	}
+	repeat = mig_cpuid_repeated(m->cpuid, m->nr_cpuid_entries);
+	if (repeat >= 0)
+		return mig_refuse(r, -EBADMSG, start + (uint64_t)repeat * MIG_CPUID_ENTRY_SIZE,
+				  "CPUID entry %d repeats leaf 0x%x", repeat,
+				  m->cpuid[repeat].function);
+	if (mig_cpuid_hash(m->cpuid, m->nr_cpuid_entries) != m->cpuid_hash)
+		return mig_refuse(r, -EBADMSG, OFF_CPUID_HASH, "the CPU model's hash 0x%016" PRIx64
+				  " does not match its %u entries", m->cpuid_hash,
+				  m->nr_cpuid_entries);
+	return 0;
+}
+
 int mig_read_header(struct mig_reader *r, const struct mig_machine *local)
 {
 	struct mig_machine *m = &r->source;
@@ -247,6 +273,10 @@ int mig_read_header(struct mig_reader *r, const struct mig_machine *local)
 	if (version > MIG_VERSION)
 		return mig_refuse(r, -EPROTO, OFF_VERSION, "format version %u is newer than this "
 				  "hopvm's %u", version, MIG_VERSION);
+	if (version == 1)
+		return mig_refuse(r, -EPROTO, OFF_VERSION, "format version 1 is from an older "
+				  "hopvm, which did not send the guest's CPU model; this one reads "
+				  "version %u only", MIG_VERSION);
 	if (version != MIG_VERSION)
 		return mig_refuse(r, -EBADMSG, OFF_VERSION, "format version %u does not exist",
 				  version);
@@ -259,7 +289,7 @@ int mig_read_header(struct mig_reader *r, const struct mig_machine *local)
 	m->ram_size = le64_get(hdr + OFF_RAM_SIZE);
 	m->nr_vcpus = le32_get(hdr + OFF_NR_VCPUS);
 	m->nr_cpuid_entries = le32_get(hdr + OFF_NR_CPUID);
-	m->cpuid_hash = le64_get(hdr + OFF_NR_CPUID + 4);
+	m->cpuid_hash = le64_get(hdr + OFF_CPUID_HASH);
 	m->nr_devices = le32_get(hdr + OFF_NR_DEVICES);
 	if (header_len < MIG_HEADER_FIXED_SIZE || header_len > MIG_HEADER_MAX_SIZE)
 		return mig_refuse(r, -EBADMSG, OFF_HEADER_LEN, "header length %u is not %u to %u",
@@ -270,9 +300,9 @@ int mig_read_header(struct mig_reader *r, const struct mig_machine *local)
 	if (m->nr_vcpus == 0 || m->nr_vcpus > MIG_MAX_VCPUS)
 		return mig_refuse(r, -EBADMSG, OFF_NR_VCPUS, "%u vCPUs, not 1 to %u", m->nr_vcpus,
 				  MIG_MAX_VCPUS);
-	if (m->nr_cpuid_entries > MIG_MAX_CPUID_ENTRIES)
-		return mig_refuse(r, -EBADMSG, OFF_NR_CPUID, "%u CPUID entries, over the limit "
-				  "of %u", m->nr_cpuid_entries, MIG_MAX_CPUID_ENTRIES);
+	if (m->nr_cpuid_entries == 0 || m->nr_cpuid_entries > MIG_MAX_CPUID_ENTRIES)
+		return mig_refuse(r, -EBADMSG, OFF_NR_CPUID, "%u CPUID entries, not 1 to %u",
+				  m->nr_cpuid_entries, MIG_MAX_CPUID_ENTRIES);
 	if (m->nr_devices > MIG_MAX_DEVICES)
 		return mig_refuse(r, -EBADMSG, OFF_NR_DEVICES, "%u devices, over the limit of %u",
 				  m->nr_devices, MIG_MAX_DEVICES);
@@ -282,6 +312,9 @@ int mig_read_header(struct mig_reader *r, const struct mig_machine *local)
 		if (ret < 0)
 			return ret;
 	}
+	ret = read_cpu_model(r, m);
+	if (ret < 0)
+		return ret;
 	if (r->offset != header_len)
 		return mig_refuse(r, -EBADMSG, OFF_HEADER_LEN, "header length %u, but its fields "
 				  "take %" PRIu64 " bytes", header_len, r->offset);

@@ -59,6 +59,8 @@ static int check_body(struct mig_writer *w)
 
 static int check_machine(const struct mig_machine *m)
 {
+	int repeat;
+
 	if (m->ram_size == 0 || m->ram_size % MEM_PAGE_SIZE != 0 || m->ram_size > MEM_MAX_SIZE)
 		return err_set(-EINVAL, "migration stream: RAM size %llu is not a whole "
 			       "number of 4 KiB pages up to 1 TiB",
@@ -66,9 +68,18 @@ static int check_machine(const struct mig_machine *m)
 	if (m->nr_vcpus == 0 || m->nr_vcpus > MIG_MAX_VCPUS)
 		return err_set(-EINVAL, "migration stream: %u vCPUs, not 1 to %u", m->nr_vcpus,
 			       MIG_MAX_VCPUS);
-	if (m->nr_cpuid_entries > MIG_MAX_CPUID_ENTRIES)
-		return err_set(-EINVAL, "migration stream: %u CPUID entries, over %u",
+	if (m->nr_cpuid_entries == 0 || m->nr_cpuid_entries > MIG_MAX_CPUID_ENTRIES)
+		return err_set(-EINVAL, "migration stream: %u CPUID entries, not 1 to %u",
 			       m->nr_cpuid_entries, MIG_MAX_CPUID_ENTRIES);
+	for (unsigned i = 0; i < m->nr_cpuid_entries; i++)
+		if (m->cpuid[i].flags & ~MIG_CPUID_FLAGS_KNOWN)
+			return err_set(-EINVAL, "migration stream: CPUID entry %u (leaf 0x%x) has "
+				       "unknown flags 0x%x", i, m->cpuid[i].function,
+				       m->cpuid[i].flags);
+	repeat = mig_cpuid_repeated(m->cpuid, m->nr_cpuid_entries);
+	if (repeat >= 0)
+		return err_set(-EINVAL, "migration stream: CPUID entry %d repeats leaf 0x%x",
+			       repeat, m->cpuid[repeat].function);
 	if (m->nr_devices > MIG_MAX_DEVICES)
 		return err_set(-EINVAL, "migration stream: %u devices, over %u", m->nr_devices,
 			       MIG_MAX_DEVICES);
@@ -106,7 +117,6 @@ int mig_write_header(struct mig_writer *w, const struct mig_machine *machine)
 	le64_put(hdr + 16, machine->ram_size);
 	le32_put(hdr + 24, machine->nr_vcpus);
 	le32_put(hdr + 28, machine->nr_cpuid_entries);
-	le64_put(hdr + 32, machine->cpuid_hash);
 	le32_put(hdr + 40, machine->nr_devices);
 	for (unsigned i = 0; i < machine->nr_devices; i++) {
 		const struct mig_device_desc *d = &machine->devices[i];
@@ -117,11 +127,15 @@ int mig_write_header(struct mig_writer *w, const struct mig_machine *machine)
 		le32_put(hdr + len + 1 + name_len, d->version);
 		len += MIG_HEADER_DEVICE_SIZE(name_len);
 	}
+	for (unsigned i = 0; i < machine->nr_cpuid_entries; i++, len += MIG_CPUID_ENTRY_SIZE)
+		mig_cpuid_entry_put(hdr + len, &machine->cpuid[i]);
+	le64_put(hdr + 32, mig_cpuid_hash(machine->cpuid, machine->nr_cpuid_entries));
 	le32_put(hdr + 12, (uint32_t)len);
 	ret = emit(w, hdr, len, true);
 	if (ret < 0)
 		return ret;
 	w->machine = *machine;
+	w->machine.cpuid_hash = le64_get(hdr + 32);
 	w->header_done = true;
 	return 0;
 }

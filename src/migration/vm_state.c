@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hopvm/cpu_model.h"
 #include "hopvm/error.h"
 #include "hopvm/kvm.h"
 #include "hopvm/vcpu.h"
@@ -46,10 +47,14 @@ void vm_state_describe(const struct vm *vm, struct mig_machine *machine)
 	memset(machine, 0, sizeof(*machine));
 	machine->ram_size = vm->cfg.ram_size;
 	machine->nr_vcpus = vm->cfg.nr_vcpus;
-	if (vm->cpuid != NULL) {
-		machine->nr_cpuid_entries = vm->cpuid->nent;
-		machine->cpuid_hash = mig_hash64(vm->cpuid->entries,
-						 vm->cpuid->nent * sizeof(vm->cpuid->entries[0]), 0);
+	/* A model too long for the stream keeps its count, so the writer refuses it by name. */
+	machine->nr_cpuid_entries = vm->cpuid != NULL ? vm->cpuid->nent : 0;
+	for (unsigned i = 0; i < machine->nr_cpuid_entries && i < MIG_MAX_CPUID_ENTRIES; i++) {
+		const struct kvm_cpuid_entry2 *e = &vm->cpuid->entries[i];
+
+		machine->cpuid[i] = (struct mig_cpuid_entry){
+			e->function, e->index, e->flags, e->eax, e->ebx, e->ecx, e->edx,
+		};
 	}
 	for (size_t i = 0; i < bus->nr_ranges && machine->nr_devices < MIG_MAX_DEVICES; i++) {
 		const struct device_ops *ops = bus->ranges[i].ops;
@@ -303,7 +308,8 @@ static int write_vm_level(struct vm *vm, struct mig_writer *w)
 	return ret;
 }
 
-#define DEVICE_STATE_BUF (64 * 1024)	/* the PCI bus with every device is the largest */
+/* The largest: pc-testdev, with its 64 KiB window; then the PCI bus with every device. */
+#define DEVICE_STATE_BUF (128 * 1024)
 
 static int write_devices(struct vm *vm, struct mig_writer *w)
 {
@@ -419,12 +425,58 @@ static int load_devices(struct vm *vm, const struct mig_reader *r, const struct 
 	return 0;
 }
 
+int vm_state_cpu_model(const struct mig_machine *source, const struct kvm_cpuid2 *available,
+		       struct kvm_cpuid2 **model)
+{
+	struct kvm_cpuid2 *m;
+	char missing[400];
+	unsigned n;
+
+	m = calloc(1, sizeof(*m) + source->nr_cpuid_entries * sizeof(m->entries[0]));
+	if (m == NULL)
+		return err_set(-ENOMEM, "out of memory for the CPU model");
+	m->nent = source->nr_cpuid_entries;
+	for (unsigned i = 0; i < m->nent; i++) {
+		const struct mig_cpuid_entry *e = &source->cpuid[i];
+
+		m->entries[i] = (struct kvm_cpuid_entry2){
+			.function = e->function, .index = e->index, .flags = e->flags,
+			.eax = e->eax, .ebx = e->ebx, .ecx = e->ecx, .edx = e->edx,
+		};
+	}
+	n = cpu_model_missing(m, available, missing, sizeof(missing));
+	if (n > 0) {
+		free(m);
+		return err_set(-EPROTO, "migration stream: header: the source's guest has CPU "
+			       "feature%s this host's KVM cannot give: %s", n == 1 ? "" : "s",
+			       missing);
+	}
+	*model = m;
+	return 0;
+}
+
 int vm_state_read_header(struct vm *vm, struct mig_reader *r)
 {
-	struct mig_machine local;
+	struct mig_machine *local = malloc(sizeof(*local));
+	struct kvm_cpuid2 *model;
+	int ret;
 
-	vm_state_describe(vm, &local);
-	return mig_read_header(r, &local);
+	if (local == NULL)
+		return err_set(-ENOMEM, "out of memory for the machine description");
+	vm_state_describe(vm, local);
+	ret = mig_read_header(r, local);
+	free(local);
+	if (ret < 0)
+		return ret;
+	ret = vm_state_cpu_model(&r->source, vm->cpu_available, &model);
+	if (ret < 0)
+		return ret;
+	/* The guest keeps the model it started with, not this side's --cpu. */
+	free(vm->cpuid);
+	vm->cpuid = model;
+	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
+		ret = vcpu_set_cpuid(&vm->vcpus[i]);
+	return ret;
 }
 
 int vm_state_read_rest(struct vm *vm, struct mig_reader *r, unsigned flags)

@@ -60,6 +60,21 @@ static int add_virtio(struct vm *vm, struct virtio_device *vd)
 	return 0;
 }
 
+/* QEMU's pci-testdev, after the virtio functions; it has no interrupt pin. */
+static int add_pci_testdev(struct vm *vm)
+{
+	int slot = pci_bus_free_slot(&vm->pci);
+	int ret;
+
+	if (slot < 0)
+		return slot;
+	ret = pci_testdev_init(&vm->pci_testdev);
+	if (ret < 0)
+		return ret;
+	vm->pci_testdev_ready = true;
+	return pci_bus_add(&vm->pci, (unsigned)slot, &vm->pci_testdev.pci);
+}
+
 int vm_pci_init(struct vm *vm)
 {
 	int ret;
@@ -76,6 +91,13 @@ int vm_pci_init(struct vm *vm)
 			ret = add_virtio(vm, &vm->disks[i].vdev);
 		}
 	}
+	for (unsigned i = 0; ret == 0 && i < vm->cfg.nr_nets; i++) {
+		ret = virtio_net_open(&vm->nets[i], &vm->mem, &vm->cfg.nets[i]);
+		if (ret == 0) {
+			vm->nr_nets++;
+			ret = add_virtio(vm, &vm->nets[i].vdev);
+		}
+	}
 	if (ret == 0 && vm->cfg.rng) {
 		virtio_rng_init(&vm->rng, &vm->mem);
 		ret = add_virtio(vm, &vm->rng.vdev);
@@ -86,12 +108,17 @@ int vm_pci_init(struct vm *vm)
 		if (ret == 0)
 			ret = add_virtio(vm, &vm->hvc.vdev);
 	}
+	if (ret == 0 && vm->cfg.test_devices)
+		ret = add_pci_testdev(vm);
 	if (ret == 0)
 		ret = bus_register(&vm->pio_bus, PCI_CONFIG_PORT, PCI_CONFIG_NR_PORTS,
 				   &pci_config_ops, &vm->pci);
 	if (ret == 0)
 		ret = bus_register(&vm->mmio_bus, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_SIZE,
 				   &pci_mmio_window_ops, &vm->pci);
+	if (ret == 0)
+		ret = bus_register(&vm->pio_bus, PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_SIZE,
+				   &pci_io_window_ops, &vm->pci);
 	return ret;
 }
 
@@ -120,9 +147,20 @@ uint32_t vm_pci_intx_slots(const struct vm *vm)
 	uint32_t slots = 0;
 
 	for (unsigned s = 1; s <= MPTABLE_PCI_MAX_SLOT; s++)
-		if (vm->pci.slots[s] != NULL)
+		if (vm->pci.slots[s] != NULL && vm->pci.slots[s]->config[PCI_INTERRUPT_PIN] != 0)
 			slots |= 1U << s;
 	return slots;
+}
+
+int vm_pci_announce(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_nets; i++) {
+		int ret = virtio_net_announce(&vm->nets[i]);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }
 
 void vm_pci_pause(struct vm *vm)
@@ -154,7 +192,13 @@ void vm_pci_free(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_disks; i++)
 		virtio_blk_close(&vm->disks[i]);
 	vm->nr_disks = 0;
+	for (unsigned i = 0; i < vm->nr_nets; i++)
+		virtio_net_close(&vm->nets[i]);
+	vm->nr_nets = 0;
 	virtio_console_close(&vm->hvc);	/* closes only a file it opened */
+	if (vm->pci_testdev_ready)
+		pci_testdev_destroy(&vm->pci_testdev);
+	vm->pci_testdev_ready = false;
 	if (vm->irq_ready)
 		irq_router_free(&vm->irq);
 	if (vm->pci_ready)

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "hopvm/device_state.h"
@@ -83,6 +84,7 @@ void pci_bus_init(struct pci_bus *bus)
 	memset(bus, 0, sizeof(*bus));
 	pthread_mutex_init(&bus->lock, NULL);
 	bus->next_bar = PCI_MMIO_WINDOW_BASE;
+	bus->next_io_bar = PCI_IO_WINDOW_BASE;
 }
 
 void pci_bus_free(struct pci_bus *bus)
@@ -92,7 +94,7 @@ void pci_bus_free(struct pci_bus *bus)
 
 int pci_bus_add(struct pci_bus *bus, unsigned slot, struct pci_device *dev)
 {
-	uint64_t next = bus->next_bar;
+	uint64_t next = bus->next_bar, next_io = bus->next_io_bar;
 
 	if (slot >= PCI_SLOTS)
 		return err_set(-EINVAL, "PCI slot %u: bus 0 has slots 0 to %u", slot, PCI_SLOTS - 1);
@@ -102,8 +104,17 @@ int pci_bus_add(struct pci_bus *bus, unsigned slot, struct pci_device *dev)
 	for (unsigned n = 0; n < PCI_BARS; n++) {
 		uint32_t size = dev->bar_size[n];
 
-		if (size == 0 || (dev->config[PCI_BAR0 + 4 * n] & PCI_BAR_IO))
+		if (size == 0)
 			continue;
+		if (dev->config[PCI_BAR0 + 4 * n] & PCI_BAR_IO) {
+			next_io = (next_io + size - 1) & ~(uint64_t)(size - 1);
+			if (next_io + size > PCI_IO_WINDOW_BASE + PCI_IO_WINDOW_SIZE)
+				return err_set(-ENOSPC, "PCI device %s: no room for BAR %u in the I/O "
+					       "window", dev->name, n);
+			le32_put(dev->config + PCI_BAR0 + 4 * n, (uint32_t)next_io | PCI_BAR_IO);
+			next_io += size;
+			continue;
+		}
 		next = (next + size - 1) & ~(uint64_t)(size - 1);
 		if (next + size > PCI_MMIO_WINDOW_BASE + PCI_MMIO_WINDOW_SIZE)
 			return err_set(-ENOSPC, "PCI device %s: no room for BAR %u in the MMIO window",
@@ -112,6 +123,7 @@ int pci_bus_add(struct pci_bus *bus, unsigned slot, struct pci_device *dev)
 		next += size;
 	}
 	bus->next_bar = next;
+	bus->next_io_bar = next_io;
 	memcpy(dev->reset_config, dev->config, sizeof(dev->config));
 	bus->slots[slot] = dev;
 	return 0;
@@ -315,23 +327,25 @@ const struct device_ops pci_config_ops = {
 	.load = pci_bus_load,
 };
 
-/* The device and memory BAR that decode addr now, or NULL. */
+/* The device and BAR of the kind asked for (I/O or memory) that decode addr now, or NULL. */
 static struct pci_device *bar_holding(struct pci_bus *bus, uint64_t addr, unsigned size,
-				      unsigned *bar, uint64_t *offset)
+				      bool io, unsigned *bar, uint64_t *offset)
 {
+	uint16_t decode = io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
 	struct pci_device *found = NULL;
 
 	pthread_mutex_lock(&bus->lock);
 	for (unsigned slot = 0; slot < PCI_SLOTS && found == NULL; slot++) {
 		struct pci_device *dev = bus->slots[slot];
 
-		if (dev == NULL || !(le16_get(dev->config + PCI_COMMAND) & PCI_COMMAND_MEMORY))
+		if (dev == NULL || !(le16_get(dev->config + PCI_COMMAND) & decode))
 			continue;
 		for (unsigned n = 0; n < PCI_BARS; n++) {
 			uint64_t base = pci_device_bar_address(dev, n);
+			bool bar_io = (dev->config[PCI_BAR0 + 4 * n] & PCI_BAR_IO) != 0;
 
-			if (dev->bar_size[n] == 0 || (dev->config[PCI_BAR0 + 4 * n] & PCI_BAR_IO) ||
-			    addr < base || addr + size > base + dev->bar_size[n])
+			if (dev->bar_size[n] == 0 || bar_io != io || addr < base ||
+			    addr + size > base + dev->bar_size[n])
 				continue;
 			found = dev;
 			*bar = n;
@@ -349,7 +363,7 @@ static int pci_mmio_window_read(void *opaque, uint64_t offset, uint8_t *data, un
 	uint64_t bar_offset;
 	unsigned bar;
 
-	dev = bar_holding(opaque, PCI_MMIO_WINDOW_BASE + offset, size, &bar, &bar_offset);
+	dev = bar_holding(opaque, PCI_MMIO_WINDOW_BASE + offset, size, false, &bar, &bar_offset);
 	if (dev == NULL || dev->ops == NULL || dev->ops->bar_read == NULL)
 		return -ENODEV;
 	return dev->ops->bar_read(dev, bar, bar_offset, data, size);
@@ -362,7 +376,7 @@ static int pci_mmio_window_write(void *opaque, uint64_t offset, const uint8_t *d
 	uint64_t bar_offset;
 	unsigned bar;
 
-	dev = bar_holding(opaque, PCI_MMIO_WINDOW_BASE + offset, size, &bar, &bar_offset);
+	dev = bar_holding(opaque, PCI_MMIO_WINDOW_BASE + offset, size, false, &bar, &bar_offset);
 	if (dev == NULL || dev->ops == NULL || dev->ops->bar_write == NULL)
 		return -ENODEV;
 	return dev->ops->bar_write(dev, bar, bar_offset, data, size);
@@ -372,6 +386,37 @@ const struct device_ops pci_mmio_window_ops = {
 	.name = "pci-mmio",
 	.read = pci_mmio_window_read,
 	.write = pci_mmio_window_write,
+};
+
+static int pci_io_window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+	struct pci_device *dev;
+	uint64_t bar_offset;
+	unsigned bar;
+
+	dev = bar_holding(opaque, PCI_IO_WINDOW_BASE + offset, size, true, &bar, &bar_offset);
+	if (dev == NULL || dev->ops == NULL || dev->ops->bar_read == NULL)
+		return -ENODEV;
+	return dev->ops->bar_read(dev, bar, bar_offset, data, size);
+}
+
+static int pci_io_window_write(void *opaque, uint64_t offset, const uint8_t *data,
+			       unsigned size)
+{
+	struct pci_device *dev;
+	uint64_t bar_offset;
+	unsigned bar;
+
+	dev = bar_holding(opaque, PCI_IO_WINDOW_BASE + offset, size, true, &bar, &bar_offset);
+	if (dev == NULL || dev->ops == NULL || dev->ops->bar_write == NULL)
+		return -ENODEV;
+	return dev->ops->bar_write(dev, bar, bar_offset, data, size);
+}
+
+const struct device_ops pci_io_window_ops = {
+	.name = "pci-io",
+	.read = pci_io_window_read,
+	.write = pci_io_window_write,
 };
 
 /* Any IDs would do: Linux's probe (pci_sanity_check) wants a host bridge class on bus 0.

@@ -80,6 +80,24 @@ void virtio_queue_interrupt(struct virtio_device *vd, unsigned q)
 		raise_interrupt(vp, VIRTIO_PCI_ISR_QUEUE, vp->queue_msix[q]);
 }
 
+void virtio_device_lock(struct virtio_device *vd)
+{
+	pthread_mutex_lock(&vd->transport->lock);
+}
+
+void virtio_device_unlock(struct virtio_device *vd)
+{
+	pthread_mutex_unlock(&vd->transport->lock);
+}
+
+void virtio_config_changed(struct virtio_device *vd)
+{
+	struct virtio_pci *vp = vd->transport;
+
+	vp->config_generation++;
+	raise_interrupt(vp, VIRTIO_PCI_ISR_CONFIG, vp->msix_config);
+}
+
 /* The device cannot go on: DEVICE_NEEDS_RESET, a config interrupt, and one message. */
 static void device_broken(struct virtio_pci *vp, const char *why)
 {
@@ -642,8 +660,15 @@ static void *io_thread(void *arg)
 
 	for (;;) {
 		struct pollfd p[VIRTIO_MAX_QUEUES + 2];
-		int input = vd->ops->input_fd != NULL ? vd->ops->input_fd(vd) : -1;
 		unsigned count = n + 1;
+		int input = -1;
+
+		/* A paused device's input waits (resume wakes the thread), or a readable TAP would
+		 * make this loop spin through a migration's pause. */
+		pthread_mutex_lock(&vp->lock);
+		if (!vp->paused && vd->ops->input_fd != NULL)
+			input = vd->ops->input_fd(vd);
+		pthread_mutex_unlock(&vp->lock);
 
 		for (unsigned q = 0; q < n; q++)
 			p[q] = (struct pollfd){ .fd = vp->notify_fd[q], .events = POLLIN };

@@ -37,7 +37,7 @@ int virtio_pci_save(struct virtio_pci *vp, struct state_buf *s)
 	state_put_bytes(s, vd->config, vd->config_len);
 	pthread_mutex_unlock(&vp->lock);
 	pci_msix_save(&vp->msix, s);
-	return 0;
+	return vd->ops->save != NULL ? vd->ops->save(vd, s) : 0;
 }
 
 static bool vector_ok(const struct virtio_pci *vp, uint64_t v)
@@ -111,5 +111,5 @@ int virtio_pci_load(struct virtio_pci *vp, struct state_buf *s)
 	pthread_mutex_lock(&vp->irq_lock);
 	vp->isr = isr;
 	pthread_mutex_unlock(&vp->irq_lock);
-	return 0;
+	return vd->ops->load != NULL ? vd->ops->load(vd, s) : 0;
 }

@@ -175,6 +175,16 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 	}
 }
 
+bool virtq_has_available(const struct virtq *q)
+{
+	return q->enabled && load16(q->avail + RING_IDX) != q->last_avail_idx;
+}
+
+void virtq_unpop(struct virtq *q, uint16_t n)
+{
+	q->last_avail_idx = (uint16_t)(q->last_avail_idx - n);
+}
+
 void virtq_push(struct virtq *q, const struct virtq_chain *c, uint32_t written)
 {
 	unsigned slot = q->used_idx % q->size;
@@ -208,6 +218,21 @@ bool virtq_more_after_enable(struct virtq *q)
 	 * at avail_event just before it changed would never notify. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return load16(q->avail + RING_IDX) != q->last_avail_idx;
+}
+
+bool virtq_notify_on_new(struct virtq *q)
+{
+	uint16_t seen;
+
+	if (!q->enabled)
+		return false;
+	seen = load16(q->avail + RING_IDX);
+	if (q->event_idx) {
+		store16(q->used + RING_ENTRIES + (size_t)USED_ELEM_SIZE * q->size, seen);
+		guest_mem_mark_dirty(q->mem, q->used_gpa, used_bytes(q->size));
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load16(q->avail + RING_IDX) != seen;
 }
 
 bool virtq_should_interrupt(struct virtq *q)

@@ -39,9 +39,11 @@ static void fuzz_mem(void)
 static struct mig_machine fuzz_machine(void)
 {
 	struct mig_machine m = {
-		.ram_size = RAM_SIZE, .nr_vcpus = 2, .nr_cpuid_entries = 7, .cpuid_hash = 0xfeed,
-		.nr_devices = 2,
+		.ram_size = RAM_SIZE, .nr_vcpus = 2, .nr_cpuid_entries = 7, .nr_devices = 2,
 	};
+
+	for (uint32_t i = 0; i < m.nr_cpuid_entries; i++)
+		m.cpuid[i] = (struct mig_cpuid_entry){ .function = i, .eax = i * 0x1111 };
 
 	strcpy(m.devices[0].name, "uart-16550");
 	m.devices[0].version = 1;

@@ -99,6 +99,9 @@ static void test_tables_describe_the_machine(void **state)
 	assert_int_equal(le32_get(fadt + 64), ACPI_PM_PORT + 4);
 	assert_int_equal(fadt[88], 4);
 	assert_int_equal(fadt[89], 2);
+	assert_int_equal(le32_get(fadt + 76), ACPI_PM_PORT + 8);	/* the PM timer, 24 bits */
+	assert_int_equal(fadt[91], 4);
+	assert_int_equal(le32_get(fadt + 112) & 0x100, 0);
 	assert_int_equal(le32_get(fadt + 112) & 0x10, 0);	/* a fixed power button */
 	assert_int_equal(le32_get(fadt + 36) % 64, 0);
 	assert_memory_equal(ram + le32_get(fadt + 36), "FACS", 4);
@@ -336,6 +339,64 @@ static void test_pm_power_button_and_sleep(void **state)
 	acpi_pm_destroy(&pm);
 }
 
+static uint64_t fake_ns;
+
+static uint64_t fake_clock(void)
+{
+	return fake_ns;
+}
+
+static uint32_t pm_timer(struct acpi_pm *pm)
+{
+	uint8_t b[4];
+
+	assert_int_equal(acpi_pm_read(pm, ACPI_PM_TMR_OFFSET, b, 4), 0);
+	return le32_get(b);
+}
+
+static void test_pm_timer(void **state)
+{
+	struct acpi_pm pm, other;
+	uint8_t b[4], saved[64];
+	int n;
+
+	(void)state;
+	acpi_pm_init(&pm, NULL, NULL, NULL);
+	pm.clock_ns = fake_clock;
+	fake_ns = 0;
+	assert_int_equal(pm_timer(&pm), 0);
+	/* One second is 3579545 ticks, at any time (no overflow after hours of uptime). */
+	fake_ns = 1000000000ULL;
+	assert_int_equal(pm_timer(&pm), 3579545);
+	fake_ns = 10ULL * 3600 * 1000000000ULL + 1000;	/* 10 hours and 1 us */
+	assert_int_equal(acpi_pm_timer_ticks(&pm), 10ULL * 3600 * 3579545 + 3);
+	/* The guest sees 24 bits, in any byte of them; writes change nothing. */
+	assert_int_equal(pm_timer(&pm), (10ULL * 3600 * 3579545 + 3) & 0xffffff);
+	assert_int_equal(acpi_pm_read(&pm, ACPI_PM_TMR_OFFSET + 2, b, 1), 0);
+	assert_int_equal(b[0], ((10ULL * 3600 * 3579545 + 3) >> 16) & 0xff);
+	assert_int_equal(acpi_pm_read(&pm, ACPI_PM_TMR_OFFSET + 3, b, 1), 0);
+	assert_int_equal(b[0], 0);
+	assert_int_equal(acpi_pm_write(&pm, ACPI_PM_TMR_OFFSET, b, 4), 0);
+	assert_int_equal(pm_timer(&pm), (10ULL * 3600 * 3579545 + 3) & 0xffffff);
+	/* Past the timer, and the two ports before it, are not there. */
+	assert_int_equal(acpi_pm_read(&pm, ACPI_PM_TMR_OFFSET + 2, b, 4), -EINVAL);
+	assert_int_equal(acpi_pm_read(&pm, 6, b, 2), -EINVAL);
+
+	/* A migrated timer goes on from its count on a host whose clock is elsewhere. */
+	fake_ns = 5000000000ULL;
+	n = acpi_pm_save(&pm, saved, sizeof(saved));
+	assert_true(n > 0);
+	acpi_pm_init(&other, NULL, NULL, NULL);
+	other.clock_ns = fake_clock;
+	fake_ns = 123;
+	assert_int_equal(acpi_pm_load(&other, saved, (size_t)n), 0);
+	assert_int_equal(acpi_pm_timer_ticks(&other), 5ULL * 3579545);
+	fake_ns = 123 + 2000000000ULL;
+	assert_int_equal(acpi_pm_timer_ticks(&other), 7ULL * 3579545);
+	acpi_pm_destroy(&other);
+	acpi_pm_destroy(&pm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_tables_refuse_bad_machines),
 		cmocka_unit_test(test_aml_encodings),
 		cmocka_unit_test(test_pm_power_button_and_sleep),
+		cmocka_unit_test(test_pm_timer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

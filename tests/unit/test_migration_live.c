@@ -123,7 +123,10 @@ static void test_live_stream_hashes_as_it_goes(void **state)
 {
 	static uint8_t src[16 * 4096], dst[16 * 4096];
 	struct guest_mem src_mem, dst_mem;
-	struct mig_machine machine = { .ram_size = sizeof(src), .nr_vcpus = 1 };
+	struct mig_machine machine = {
+		.ram_size = sizeof(src), .nr_vcpus = 1, .nr_cpuid_entries = 1,
+		.cpuid = { { .function = 0, .eax = 1 } },
+	};
 	struct mig_ram_hashes sent;
 	struct mig_membuf buf = { 0 };
 	struct mig_writer w;

@@ -6,8 +6,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "hopvm/cpu_model.h"
 #include "hopvm/error.h"
 #include "hopvm/migration_stream.h"
+#include "hopvm/vm.h"
+#include "hopvm/vm_state.h"
 #include "unit.h"
 
 /* 1 MiB of guest RAM in two regions, below the hole and from 4 GiB, as guest_mem_alloc() lays
@@ -38,12 +41,27 @@ static uint8_t *page_of(uint8_t *ram, uint64_t gpn)
 	return gpn >= HIGH_GPN ? ram + LOW_SIZE + (gpn - HIGH_GPN) * 4096 : ram + gpn * 4096;
 }
 
+/* n CPUID entries of distinct leaves, whose registers say which they are. */
+static void fill_cpuid(struct mig_machine *m, uint32_t n)
+{
+	m->nr_cpuid_entries = n;
+	for (uint32_t i = 0; i < n; i++)
+		m->cpuid[i] = (struct mig_cpuid_entry){
+			.function = 0x1000 + i, .eax = i, .ebx = ~i,
+			.ecx = i << 8, .edx = i * 3,
+		};
+	/* Two sub-leaves of leaf 7, as KVM lists them. */
+	m->cpuid[1] = (struct mig_cpuid_entry){ .function = 7, .index = 0, .flags = 1, .ebx = 5 };
+	m->cpuid[2] = (struct mig_cpuid_entry){ .function = 7, .index = 1, .flags = 1, .eax = 6 };
+}
+
 static struct mig_machine full_machine(void)
 {
 	struct mig_machine m = {
-		.ram_size = RAM_SIZE, .nr_vcpus = 2, .nr_cpuid_entries = 40,
-		.cpuid_hash = 0x0123456789abcdefULL, .nr_devices = 2,
+		.ram_size = RAM_SIZE, .nr_vcpus = 2, .nr_devices = 2,
 	};
+
+	fill_cpuid(&m, 40);
 
 	strcpy(m.devices[0].name, "uart-16550");
 	m.devices[0].version = 1;
@@ -55,9 +73,10 @@ static struct mig_machine full_machine(void)
 static struct mig_machine small_machine(void)
 {
 	struct mig_machine m = {
-		.ram_size = RAM_SIZE, .nr_vcpus = 1, .nr_cpuid_entries = 3, .cpuid_hash = 42,
-		.nr_devices = 1,
+		.ram_size = RAM_SIZE, .nr_vcpus = 1, .nr_devices = 1,
 	};
+
+	fill_cpuid(&m, 3);
 
 	strcpy(m.devices[0].name, "uart-16550");
 	m.devices[0].version = 1;
@@ -518,8 +537,10 @@ static void test_bad_header(void **state)
 	(void)state;
 	write_small(&s);
 	expect_patched(&s, 0, "HOPVMIX", 8, -EBADMSG, "header at offset 0: bad magic");
-	expect_patched32(&s, 8, 2, -EPROTO, "header at offset 8: format version 2 is newer than "
-			 "this hopvm's 1");
+	expect_patched32(&s, 8, 3, -EPROTO, "header at offset 8: format version 3 is newer than "
+			 "this hopvm's 2");
+	expect_patched32(&s, 8, 1, -EPROTO, "header at offset 8: format version 1 is from an "
+			 "older hopvm, which did not send the guest's CPU model");
 	expect_patched32(&s, 8, 0, -EBADMSG, "format version 0 does not exist");
 	snprintf(text, sizeof(text), "header at offset 12: header length %zu, but its fields "
 		 "take %zu bytes", s.header_len + 1, s.header_len);
@@ -529,7 +550,9 @@ static void test_bad_header(void **state)
 			 "is not a whole number of 4 KiB pages");
 	expect_patched32(&s, 24, 0, -EBADMSG, "header at offset 24: 0 vCPUs, not 1 to 254");
 	expect_patched32(&s, 24, 255, -EBADMSG, "255 vCPUs");
-	expect_patched32(&s, 28, 5000, -EBADMSG, "header at offset 28: 5000 CPUID entries");
+	expect_patched32(&s, 28, 5000, -EBADMSG, "header at offset 28: 5000 CPUID entries, not "
+			 "1 to 256");
+	expect_patched32(&s, 28, 0, -EBADMSG, "header at offset 28: 0 CPUID entries");
 	expect_patched32(&s, 40, 33, -EBADMSG, "header at offset 40: 33 devices");
 	expect_patched(&s, 44, "\x20", 1, -EBADMSG, "header at offset 44: device 0's name is 32 "
 		       "characters long");
@@ -575,14 +598,6 @@ static void test_machine_mismatch(void **state)
 	expect_refused(out.data, out.len, &m, -EPROTO, "header at offset 24: the source's guest "
 		       "has 2 vCPUs, this one 1");
 	m = src;
-	m.cpuid_hash ^= 1;
-	expect_refused(out.data, out.len, &m, -EPROTO, "header at offset 28: the source's guest "
-		       "was given another CPU model: 40 CPUID entries hashing to "
-		       "0x0123456789abcdef, this one 40 hashing to 0x0123456789abcdee");
-	m = src;
-	m.nr_cpuid_entries = 41;
-	expect_refused(out.data, out.len, &m, -EPROTO, "another CPU model");
-	m = src;
 	m.nr_devices = 1;	/* no rtc-cmos */
 	expect_refused(out.data, out.len, &m, -EPROTO, "header at offset 59: the source's guest "
 		       "has a device \"rtc-cmos\" that this one lacks");
@@ -605,6 +620,158 @@ static void test_machine_mismatch(void **state)
 		assert_int_equal(read_stream(out.data, out.len, &m, &st, 0), 0);
 		mig_state_free(&st);
 	}
+	mig_membuf_free(&out);
+}
+
+/* The model travels whole, and the destination's own model has no say at the header. */
+static void test_cpu_model_in_header(void **state)
+{
+	const struct mig_machine src = full_machine();
+	struct mig_membuf out = { 0 }, in = { 0 };
+	struct mig_machine m = src;
+	struct mig_reader r;
+
+	(void)state;
+	write_full(&out);
+	m.nr_cpuid_entries = 5;
+	m.cpuid[3].eax ^= 1;
+	in = (struct mig_membuf){ .data = out.data, .len = out.len };
+	mig_reader_init(&r, mig_membuf_read, &in);
+	assert_int_equal(mig_read_header(&r, &m), 0);
+	assert_int_equal(r.source.nr_cpuid_entries, 40);
+	assert_memory_equal(r.source.cpuid, src.cpuid, 40 * sizeof(src.cpuid[0]));
+	assert_int_equal(r.source.cpuid_hash, get64(out.data + 32));
+	mig_membuf_free(&out);
+}
+
+/* A header whose model is damaged or ambiguous is refused before anything runs on it. */
+static void test_bad_cpu_model(void **state)
+{
+	struct small s;
+	const size_t entries = 44 + 1 + 10 + 4;	/* after the fixed fields and "uart-16550" */
+	char text[160];
+
+	(void)state;
+	write_small(&s);
+	assert_int_equal(s.header_len, entries + 3 * 28);
+	expect_patched32(&s, entries + 8, 9, -EBADMSG, "header at offset 67: CPUID entry 0 "
+			 "(leaf 0x1000) has unknown flags 0x9");
+	expect_patched32(&s, entries, 7, -EBADMSG, "header at offset 87: CPUID entry 1 repeats "
+			 "leaf 0x7");
+	snprintf(text, sizeof(text), "header at offset 32: the CPU model's hash 0x%016" PRIx64
+		 " does not match its 3 entries", get64(s.buf.data + 32));
+	expect_patched32(&s, entries + 2 * 28 + 12, 0x66, -EBADMSG, text);
+	mig_membuf_free(&s.buf);
+}
+
+static void test_writer_checks_cpu_model(void **state)
+{
+	struct mig_machine m = small_machine();
+	struct mig_membuf out = { 0 };
+	struct mig_writer w;
+
+	(void)state;
+	mig_writer_init(&w, mig_membuf_write, &out);
+	m.nr_cpuid_entries = 0;
+	assert_int_equal(mig_write_header(&w, &m), -EINVAL);
+	assert_err_mentions("0 CPUID entries, not 1 to 256");
+	m = small_machine();
+	m.cpuid[2].index = 0;
+	assert_int_equal(mig_write_header(&w, &m), -EINVAL);
+	assert_err_mentions("CPUID entry 2 repeats leaf 0x7");
+	m = small_machine();
+	m.cpuid[0].flags = 0x10;
+	assert_int_equal(mig_write_header(&w, &m), -EINVAL);
+	assert_err_mentions("unknown flags 0x10");
+	assert_int_equal(out.len, 0);
+	mig_membuf_free(&out);
+}
+
+/* A destination whose KVM lacks some of the guest's features refuses it, naming them all;
+ * one with as much or more takes the source's model as it is. */
+static void test_destination_refuses_missing_features(void **state)
+{
+	struct mig_machine src = { .ram_size = RAM_SIZE, .nr_vcpus = 1, .nr_cpuid_entries = 3 };
+	struct kvm_cpuid2 *avail = calloc(1, sizeof(*avail) + 3 * sizeof(avail->entries[0]));
+	struct kvm_cpuid2 *model = NULL;
+
+	(void)state;
+	assert_non_null(avail);
+	src.cpuid[0] = (struct mig_cpuid_entry){ .function = 0, .eax = 7, .ebx = 0x756e6547 };
+	/* sse4_2, avx, hypervisor; fpu */
+	src.cpuid[1] = (struct mig_cpuid_entry){ .function = 1, .ecx = (1U << 20) | (1U << 28) |
+						 (1U << 31), .edx = 1 };
+	/* avx2 and a bit the table does not name */
+	src.cpuid[2] = (struct mig_cpuid_entry){ .function = 7, .flags = 1,
+						 .ebx = (1U << 5) | (1U << 13) };
+	avail->nent = 2;
+	avail->entries[0] = (struct kvm_cpuid_entry2){ .function = 0, .eax = 0xd };
+	avail->entries[1] = (struct kvm_cpuid_entry2){ .function = 1, .ecx = (1U << 20) |
+						       (1U << 31) | (1U << 24), .edx = 1 };
+	assert_int_equal(vm_state_cpu_model(&src, avail, &model), -EPROTO);
+	assert_null(model);
+	assert_err_mentions("the source's guest has CPU features this host's KVM cannot give: "
+			    "avx, avx2, CPUID 0x7.0 EBX bit 13");
+
+	/* Without them (a guest started with --cpu host,-avx,-avx2 ...) it moves. */
+	src.cpuid[1].ecx &= ~(1U << 28);
+	src.cpuid[2].ebx = 0;
+	assert_int_equal(vm_state_cpu_model(&src, avail, &model), 0);
+	assert_non_null(model);
+	assert_int_equal(model->nent, 3);
+	/* The source's model, not this host's: no TSC-deadline added, leaf 0 as it was. */
+	assert_int_equal(model->entries[0].eax, 7);
+	assert_int_equal(model->entries[1].ecx, (1U << 20) | (1U << 31));
+	assert_int_equal(model->entries[2].function, 7);
+	assert_int_equal(model->entries[2].flags, KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+	free(model);
+
+	src.cpuid[1].ecx |= 1U << 28;
+	assert_int_equal(vm_state_cpu_model(&src, avail, &model), -EPROTO);
+	assert_err_mentions("CPU feature this host's KVM cannot give: avx");
+	free(avail);
+}
+
+/* The same through a destination VM's handshake (one with no vCPUs or devices yet): refused
+ * with the message the source is sent back, or given the source's model in place of its own. */
+static void test_handshake_takes_the_source_model(void **state)
+{
+	static struct vm vm;
+	struct mig_machine src = { .ram_size = RAM_SIZE, .nr_vcpus = 1, .nr_cpuid_entries = 2 };
+	struct mig_membuf out = { 0 }, in;
+	struct mig_writer w;
+	struct mig_reader r;
+
+	(void)state;
+	memset(&vm, 0, sizeof(vm));
+	vm.cfg.ram_size = RAM_SIZE;
+	vm.cfg.nr_vcpus = 1;
+	vm.cpu_available = calloc(1, sizeof(*vm.cpu_available) + 2 * sizeof(struct kvm_cpuid_entry2));
+	assert_non_null(vm.cpu_available);
+	vm.cpu_available->nent = 2;
+	vm.cpu_available->entries[1] = (struct kvm_cpuid_entry2){ .function = 1, .edx = 0x3ff };
+	src.cpuid[0] = (struct mig_cpuid_entry){ .function = 0, .eax = 1 };
+	src.cpuid[1] = (struct mig_cpuid_entry){ .function = 1, .edx = 0x201,
+						 .ecx = (1U << 24) | (1U << 21) };
+	mig_writer_init(&w, mig_membuf_write, &out);
+	assert_int_equal(mig_write_header(&w, &src), 0);
+	in = (struct mig_membuf){ .data = out.data, .len = out.len };
+	mig_reader_init(&r, mig_membuf_read, &in);
+	assert_int_equal(vm_state_read_header(&vm, &r), -EPROTO);
+	assert_err_mentions("the source's guest has CPU features this host's KVM cannot give: "
+			    "x2apic, tsc_deadline_timer");
+	assert_null(vm.cpuid);
+
+	vm.cpu_available->entries[1].ecx = (1U << 24) | (1U << 21) | (1U << 20);
+	in.pos = 0;
+	mig_reader_init(&r, mig_membuf_read, &in);
+	assert_int_equal(vm_state_read_header(&vm, &r), 0);
+	assert_non_null(vm.cpuid);
+	assert_int_equal(vm.cpuid->nent, 2);
+	assert_int_equal(vm.cpuid->entries[1].ecx, (1U << 24) | (1U << 21));	/* not sse4_2 */
+	assert_int_equal(vm.cpuid->entries[1].edx, 0x201);
+	free(vm.cpuid);
+	free(vm.cpu_available);
 	mig_membuf_free(&out);
 }
 
@@ -831,21 +998,21 @@ static void test_end_and_after(void **state)
 	mig_membuf_free(&s.buf);
 }
 
-/* Fails at offset 100, inside the first RAM section's page data. */
+/* Fails at offset 200, inside the first RAM section's page data. */
 static ssize_t failing_read(void *ctx, void *buf, size_t len)
 {
 	struct mig_membuf *m = ctx;
 
-	if (m->pos >= 100)
+	if (m->pos >= 200)
 		return -EIO;
-	return mig_membuf_read(ctx, buf, len < 100 - m->pos ? len : 100 - m->pos);
+	return mig_membuf_read(ctx, buf, len < 200 - m->pos ? len : 200 - m->pos);
 }
 
 static int failing_write(void *ctx, const void *buf, size_t len)
 {
 	struct mig_membuf *m = ctx;
 
-	if (m->len + len > 60)
+	if (m->len + len > 150)	/* the header (143 bytes) fits, no section after it */
 		return -ENOSPC;
 	return mig_membuf_write(ctx, buf, len);
 }
@@ -868,7 +1035,7 @@ static void test_io_errors(void **state)
 	mig_reader_init(&r, failing_read, &in);
 	assert_int_equal(mig_read_header(&r, &m), 0);
 	assert_int_equal(mig_read_sections(&r, &dst_mem, &st, 0), -EIO);
-	assert_err_mentions("migration stream: cannot read at offset 100: Input/output error");
+	assert_err_mentions("migration stream: cannot read at offset 200: Input/output error");
 	assert_null(st.vcpus);
 	mig_membuf_free(&s.buf);
 
@@ -876,7 +1043,7 @@ static void test_io_errors(void **state)
 	mig_writer_init(&w, failing_write, &out);
 	assert_int_equal(mig_write_header(&w, &m), 0);
 	assert_int_equal(mig_write_pit(&w, &pit), -ENOSPC);
-	assert_err_mentions("cannot write at offset 59: No space left on device");
+	assert_err_mentions("cannot write at offset 143: No space left on device");
 	assert_int_equal(mig_write_vcpu(&w, 0, &v), -ENOSPC);
 	assert_int_equal(mig_write_end(&w, 0), -ENOSPC);
 	mig_membuf_free(&out);
@@ -948,6 +1115,11 @@ int main(void)
 		cmocka_unit_test_setup(test_bad_header, setup),
 		cmocka_unit_test_setup(test_device_listed_twice, setup),
 		cmocka_unit_test_setup(test_machine_mismatch, setup),
+		cmocka_unit_test_setup(test_cpu_model_in_header, setup),
+		cmocka_unit_test_setup(test_bad_cpu_model, setup),
+		cmocka_unit_test_setup(test_writer_checks_cpu_model, setup),
+		cmocka_unit_test_setup(test_destination_refuses_missing_features, setup),
+		cmocka_unit_test_setup(test_handshake_takes_the_source_model, setup),
 		cmocka_unit_test_setup(test_bad_section_headers, setup),
 		cmocka_unit_test_setup(test_bad_ram, setup),
 		cmocka_unit_test_setup(test_bad_vcpu, setup),

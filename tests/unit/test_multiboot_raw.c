@@ -44,25 +44,93 @@ static void test_aout_kludge(void **state)
 {
 	uint8_t img[512];
 	struct boot_info info;
-	const char *cmdline = "console=ttyS0 quiet";
+	struct boot_options opts = { .cmdline = "console=ttyS0 quiet",
+				     .image_name = "build/guests/kernel.bin" };
 
 	(void)state;
 	make_aout(img, sizeof(img));
-	assert_int_equal(multiboot_load(&mem, img, sizeof(img), cmdline, &info), 0);
+	assert_int_equal(multiboot_load(&mem, img, sizeof(img), &opts, &info), 0);
 	assert_int_equal(info.mode, BOOT_CPU_PROTECTED);
 	assert_int_equal(info.entry, 0x100040);
 	assert_int_equal(info.eax, 0x2badb002);
 	assert_memory_equal(ram + 0x100000, img, 256);
 	assert_int_equal(ram[0x100100], 0);	/* bss zeroed */
 	assert_int_equal(ram[0x100fff], 0);
-	assert_int_equal(ram[0x101000], 0xcc);	/* and no further */
-	/* The information structure: memory, mmap, loader name, command line. */
-	assert_int_equal(ram32(info.ebx) & 0x245, 0x245);
+	/* The information structure, on the page after the kernel's bss: memory, boot
+	 * device, command line (the image's name first, as QEMU and GRUB give it), modules
+	 * (none), mmap, loader name; the GDT beside it. */
+	assert_int_equal(info.ebx, 0x101000);
+	assert_int_equal(ram32(info.ebx), 0x24f);
 	assert_int_equal(ram32(info.ebx + 4), 640);
 	assert_int_equal(ram32(info.ebx + 8), (RAM_SIZE - 0x100000) >> 10);
-	assert_string_equal((const char *)ram + ram32(info.ebx + 16), cmdline);
+	assert_int_equal(ram32(info.ebx + 12), 0x8000ffff);
+	assert_string_equal((const char *)ram + ram32(info.ebx + 16),
+			    "build/guests/kernel.bin console=ttyS0 quiet");
+	assert_int_equal(ram32(info.ebx + 20), 0);
 	assert_string_equal((const char *)ram + ram32(info.ebx + 64), "hopvm");
 	assert_int_equal(ram32(info.ebx + 44) % 24, 0);	/* mmap_length: whole entries */
+	assert_true(info.gdt_addr > info.ebx && info.gdt_addr < info.ebx + 4096);
+	assert_int_equal(ram32(info.gdt_addr + 8), 0x0000ffff);	/* 32-bit flat code */
+}
+
+/* Low memory is the kernel's: a segment at 0x8000, as some test kernels are linked, loads
+ * there, and the information follows it. */
+static void test_low_segment(void **state)
+{
+	uint8_t img[512];
+	uint32_t h[8] = { MB_MAGIC, KLUDGE, 0, 0x8010, 0x8000, 0x8100, 0x9000, 0x8040 };
+	struct boot_options opts = { .image_name = "x86/msr.flat" };
+	struct boot_info info;
+
+	(void)state;
+	h[2] = -(h[0] + h[1]);
+	memset(img, 0x90, sizeof(img));
+	memcpy(img + 16, h, sizeof(h));
+	assert_int_equal(multiboot_load(&mem, img, sizeof(img), &opts, &info), 0);
+	assert_int_equal(info.entry, 0x8040);
+	assert_memory_equal(ram + 0x8000, img, 256);
+	assert_int_equal(info.ebx, 0x9000);
+	/* No arguments: the name and a space, as QEMU gives with an empty -append. */
+	assert_string_equal((const char *)ram + ram32(info.ebx + 16), "x86/msr.flat ");
+}
+
+/* Modules go page by page after the kernel, each with its command line; the information
+ * lists them in order. */
+static void test_modules(void **state)
+{
+	static uint8_t one[5000], two[16];
+	struct boot_module mods[2] = {
+		{ { one, sizeof(one) }, "one.bin first=1" },
+		{ { two, sizeof(two) }, "two.bin" },
+	};
+	struct boot_options opts = { .image_name = "k", .cmdline = "a b", .modules = mods,
+				     .nr_modules = 2 };
+	uint8_t img[512];
+	struct boot_info info;
+	uint32_t list;
+
+	(void)state;
+	memset(one, 0x11, sizeof(one));
+	memset(two, 0x22, sizeof(two));
+	make_aout(img, sizeof(img));
+	assert_int_equal(multiboot_load(&mem, img, sizeof(img), &opts, &info), 0);
+	assert_int_equal(ram32(info.ebx) & 0x8, 0x8);
+	assert_int_equal(ram32(info.ebx + 20), 2);
+	list = ram32(info.ebx + 24);
+	assert_int_equal(ram32(list), 0x101000);
+	assert_int_equal(ram32(list + 4), 0x101000 + sizeof(one));
+	assert_memory_equal(ram + 0x101000, one, sizeof(one));
+	assert_string_equal((const char *)ram + ram32(list + 8), "one.bin first=1");
+	assert_int_equal(ram32(list + 16), 0x103000);
+	assert_memory_equal(ram + 0x103000, two, sizeof(two));
+	assert_string_equal((const char *)ram + ram32(list + 24), "two.bin");
+	assert_int_equal(info.ebx, 0x104000);
+	assert_string_equal((const char *)ram + ram32(info.ebx + 16), "k a b");
+
+	/* A module that does not fit in RAM is named. */
+	mods[1].image.size = RAM_SIZE;
+	assert_int_equal(multiboot_load(&mem, img, sizeof(img), &opts, &info), -E2BIG);
+	assert_err_mentions("Multiboot module 2");
 }
 
 static void test_detected_automatically(void **state)
@@ -76,6 +144,14 @@ static void test_detected_automatically(void **state)
 	make_aout(img, sizeof(img));
 	assert_int_equal(boot_load_image(&mem, &image, &opts, &info), 0);
 	assert_int_equal(info.format, BOOT_FORMAT_MULTIBOOT);
+	/* Modules are Multiboot's alone. */
+	opts.format = BOOT_FORMAT_RAW;
+	opts.has_load_addr = true;
+	opts.load_addr = 0x8000;
+	opts.nr_modules = 1;
+	opts.modules = &(struct boot_module){ { img, 1 }, "m" };
+	assert_int_equal(boot_load_image(&mem, &image, &opts, &info), -EINVAL);
+	assert_err_mentions("--module");
 }
 
 static void test_bad_multiboot_headers(void **state)
@@ -88,7 +164,7 @@ static void test_bad_multiboot_headers(void **state)
 		"below load_end_addr",
 		"entry",
 		"does not fit in guest RAM",
-		"boot area",
+		"firmware area",
 		"neither ELF",
 	};
 	(void)state;
@@ -107,14 +183,16 @@ static void test_bad_multiboot_headers(void **state)
 		case 4: h[6] = 0x1000ff; break;
 		case 5: h[7] = 0x100200; break;
 		case 6: h[6] = 0x10000000; break;
-		case 7: h[3] = 0x1010; h[4] = 0x1000; h[5] = 0x1100; h[6] = 0; h[7] = 0x1040; break;
+		case 7: h[3] = 0xf0010; h[4] = 0xf0000; h[5] = 0xf0100; h[6] = 0; h[7] = 0xf0040;
+			break;
 		case 8: h[1] = 0; break;
 		}
 		if (i != 0)
 			h[2] = -(h[0] + h[1]);
 		memcpy(img + 16, h, sizeof(h));
 		err_clear();
-		assert_true(multiboot_load(&mem, img, sizeof(img), NULL, &info) < 0);
+		assert_true(multiboot_load(&mem, img, sizeof(img), &(struct boot_options){ 0 },
+					   &info) < 0);
 		if (strstr(err_msg(), words[i]) == NULL)
 			fail_msg("case %u: \"%s\" lacks \"%s\"", i, err_msg(), words[i]);
 	}
@@ -150,25 +228,31 @@ static void test_elf32_multiboot(void **state)
 	img.header[0] = MB_MAGIC;
 	img.header[2] = -MB_MAGIC;
 	memset(img.code, 0xf4, sizeof(img.code));
-	assert_int_equal(multiboot_load(&mem, (uint8_t *)&img, sizeof(img), NULL, &info), 0);
+	assert_int_equal(multiboot_load(&mem, (uint8_t *)&img, sizeof(img),
+					&(struct boot_options){ 0 }, &info), 0);
 	assert_int_equal(info.entry, 0x100004);
 	assert_int_equal(ram[0x100000], 0xf4);
 	assert_int_equal(ram[0x100020], 0);
 	img.eh.e_ident[EI_CLASS] = ELFCLASS64;
-	assert_true(multiboot_load(&mem, (uint8_t *)&img, sizeof(img), NULL, &info) < 0);
+	assert_true(multiboot_load(&mem, (uint8_t *)&img, sizeof(img),
+				   &(struct boot_options){ 0 }, &info) < 0);
 	assert_err_mentions("ELF64");
 }
 
 static void test_multiboot_cmdline_limit(void **state)
 {
-	static char huge[0x7000];
+	static char huge[0x10000];
 	uint8_t img[512];
 	struct boot_info info;
+	struct boot_options opts = { .image_name = "k", .cmdline = huge };
 
 	(void)state;
-	memset(huge, 'a', sizeof(huge) - 1);
+	memset(huge, 'a', sizeof(huge) - 3);
 	make_aout(img, sizeof(img));
-	assert_int_equal(multiboot_load(&mem, img, sizeof(img), huge, &info), -E2BIG);
+	/* "k " and 0xfffd bytes with the NUL: exactly the limit. */
+	assert_int_equal(multiboot_load(&mem, img, sizeof(img), &opts, &info), 0);
+	huge[sizeof(huge) - 3] = 'a';
+	assert_int_equal(multiboot_load(&mem, img, sizeof(img), &opts, &info), -E2BIG);
 	assert_err_mentions("command line");
 }
 
@@ -213,6 +297,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_aout_kludge, setup),
 		cmocka_unit_test_setup(test_detected_automatically, setup),
+		cmocka_unit_test_setup(test_low_segment, setup),
+		cmocka_unit_test_setup(test_modules, setup),
 		cmocka_unit_test_setup(test_bad_multiboot_headers, setup),
 		cmocka_unit_test_setup(test_elf32_multiboot, setup),
 		cmocka_unit_test_setup(test_multiboot_cmdline_limit, setup),

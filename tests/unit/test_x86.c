@@ -183,7 +183,7 @@ static void test_double_fault_undeliverable(void **state)
 	assert_true(x86_double_fault_undeliverable(&sregs));
 	sregs.idt.limit = 9 * 16 - 1;
 	assert_false(x86_double_fault_undeliverable(&sregs));
-	x86_protected_mode_sregs(&sregs);
+	x86_protected_mode_sregs(&sregs, X86_BOOT_GDT_ADDR);
 	sregs.idt.limit = 9 * 8 - 1;
 	assert_false(x86_double_fault_undeliverable(&sregs));
 	sregs.idt.limit = 9 * 8 - 2;

@@ -24,8 +24,10 @@
 #define FADT_SCI_INT 46
 #define FADT_PM1A_EVT_BLK 56
 #define FADT_PM1A_CNT_BLK 64
+#define FADT_PM_TMR_BLK 76
 #define FADT_PM1_EVT_LEN 88
 #define FADT_PM1_CNT_LEN 89
+#define FADT_PM_TMR_LEN 91
 #define FADT_P_LVL2_LAT 96
 #define FADT_P_LVL3_LAT 98
 #define FADT_CENTURY 108
@@ -236,6 +238,9 @@ static void build_fadt(uint8_t *t, uint32_t facs, uint32_t dsdt)
 	le32_put(t + FADT_PM1A_CNT_BLK, ACPI_PM_PORT + ACPI_PM_CNT_OFFSET);
 	t[FADT_PM1_EVT_LEN] = ACPI_PM_EVT_LEN;
 	t[FADT_PM1_CNT_LEN] = ACPI_PM_CNT_LEN;
+	/* 24 bits: no TMR_VAL_EXT flag. */
+	le32_put(t + FADT_PM_TMR_BLK, ACPI_PM_PORT + ACPI_PM_TMR_OFFSET);
+	t[FADT_PM_TMR_LEN] = ACPI_PM_TMR_LEN;
 	le16_put(t + FADT_P_LVL2_LAT, FADT_C2_NONE);
 	le16_put(t + FADT_P_LVL3_LAT, FADT_C3_NONE);
 	t[FADT_CENTURY] = RTC_CENTURY_REG;

@@ -29,21 +29,30 @@
 _Static_assert(X86_BOOT_PD_ADDR + X86_BOOT_IDENTITY_GIB * 4096 <= BOOT_AREA_END,
 	       "page tables must fit in the boot area");
 
-int x86_write_boot_tables(struct guest_mem *mem)
+int x86_write_boot_gdt(struct guest_mem *mem, uint64_t gdt_addr)
 {
 	/* A 64-bit TSS descriptor takes two GDT slots; its base is 0 and nothing uses it, but
 	 * VMX refuses to enter a guest whose TR is not a busy TSS. */
-	const uint64_t gdt[6] = {
+	const uint64_t gdt[X86_BOOT_GDT_SIZE / 8] = {
 		0, GDT_CODE32, GDT_CODE64, GDT_DATA,
 		TSS_LIMIT | ((uint64_t)(0x80 | TSS_TYPE_BUSY64) << 40), 0,
 	};
+
+	if (guest_mem_write(mem, gdt_addr, gdt, sizeof(gdt)) < 0)
+		return err_set(-EFAULT, "guest RAM has no room for the boot GDT at 0x%llx",
+			       (unsigned long long)gdt_addr);
+	return 0;
+}
+
+int x86_write_boot_tables(struct guest_mem *mem)
+{
 	uint64_t pml4e = X86_BOOT_PDPT_ADDR | PTE_PRESENT | PTE_WRITE;
 	uint64_t pdpt[X86_BOOT_IDENTITY_GIB];
 	uint64_t pd[512];
 	int ret = 0;
 
 	ret |= guest_mem_zero(mem, 0, BOOT_AREA_END);
-	ret |= guest_mem_write(mem, X86_BOOT_GDT_ADDR, gdt, sizeof(gdt));
+	ret |= x86_write_boot_gdt(mem, X86_BOOT_GDT_ADDR);
 	ret |= guest_mem_write(mem, X86_BOOT_PML4_ADDR, &pml4e, sizeof(pml4e));
 	for (unsigned g = 0; g < X86_BOOT_IDENTITY_GIB; g++) {
 		uint64_t pd_addr = X86_BOOT_PD_ADDR + g * 4096ULL;
@@ -69,7 +78,8 @@ static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, uint8_t 
 }
 
 /* Flat segments from the boot GDT with the given code segment, and its TSS and GDTR. */
-static void boot_gdt_segments(struct kvm_sregs *sregs, struct kvm_segment code)
+static void boot_gdt_segments(struct kvm_sregs *sregs, struct kvm_segment code,
+			      uint64_t gdt_addr)
 {
 	struct kvm_segment data = flat_segment(X86_SEL_DATA, 3, 0, 1);
 
@@ -80,24 +90,24 @@ static void boot_gdt_segments(struct kvm_sregs *sregs, struct kvm_segment code)
 		.type = TSS_TYPE_BUSY64, .present = 1,
 	};
 	sregs->ldt = (struct kvm_segment){ .unusable = 1, .type = 2, .present = 1 };
-	sregs->gdt.base = X86_BOOT_GDT_ADDR;
-	sregs->gdt.limit = 6 * 8 - 1;
+	sregs->gdt.base = gdt_addr;
+	sregs->gdt.limit = X86_BOOT_GDT_SIZE - 1;
 	sregs->idt.base = 0;
 	sregs->idt.limit = 0;	/* no IDT yet: any exception before the guest loads one is fatal */
 }
 
 void x86_long_mode_sregs(struct kvm_sregs *sregs)
 {
-	boot_gdt_segments(sregs, flat_segment(X86_SEL_CODE64, 11, 1, 0));
+	boot_gdt_segments(sregs, flat_segment(X86_SEL_CODE64, 11, 1, 0), X86_BOOT_GDT_ADDR);
 	sregs->cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
 	sregs->cr3 = X86_BOOT_PML4_ADDR;
 	sregs->cr4 = CR4_PAE;
 	sregs->efer = EFER_LME | EFER_LMA;
 }
 
-void x86_protected_mode_sregs(struct kvm_sregs *sregs)
+void x86_protected_mode_sregs(struct kvm_sregs *sregs, uint64_t gdt_addr)
 {
-	boot_gdt_segments(sregs, flat_segment(X86_SEL_CODE32, 11, 0, 1));
+	boot_gdt_segments(sregs, flat_segment(X86_SEL_CODE32, 11, 0, 1), gdt_addr);
 	sregs->cr0 = CR0_PE | CR0_ET;
 	sregs->cr3 = 0;
 	sregs->cr4 = 0;
