@@ -83,7 +83,7 @@ GUESTS := hello exitcode triple smp spin echo timer cpuinfo tscdeadline cpumove 
 GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/cpu_flags.c guests/lib/exit.c guests/lib/string.c \
 	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S \
 	guests/lib/interrupts.c guests/lib/isr.S guests/lib/multiboot_info.c \
-	guests/lib/pagetable.c guests/lib/cmdline.c guests/lib/user_mode.S
+	guests/lib/pagetable.c guests/lib/cmdline.c guests/lib/user_mode.S guests/lib/pci.c
 GUEST_LIB := $(BUILD)/obj/guests/libguest.a
 GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
@@ -106,7 +106,7 @@ BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
 # Benchmark programs (make bench).
 BENCH_TOOLS := $(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time $(BUILD)/tests/qmp
 # Runs in the bench's Linux guest: static, and never sanitized.
-GUEST_BENCH_TOOLS := $(BUILD)/tests/diskbench
+GUEST_BENCH_TOOLS := $(BUILD)/tests/diskbench $(BUILD)/tests/nettest
 
 all: $(HOPVM) $(GUEST_IMAGES)
 
@@ -196,7 +196,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 
 unit: $(UNIT_BINS)
 
-check: all unit $(BOOT_TOOLS)
+check: all unit $(BOOT_TOOLS) $(GUEST_BENCH_TOOLS)
 	$(Q)BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
 
 check-unit: unit

@@ -71,6 +71,12 @@ unsigned long cmdline_value(const char *key, unsigned long fallback);
 /* The same in a command line of "WORD KEY=N ..." words. */
 unsigned long cmdline_find_value(const char *cmdline, const char *key, unsigned long fallback);
 
+/* PCI configuration space of bus 0 (guests/lib/pci.c): a 32-bit register of a slot's
+ * function 0, and the slot holding a device (ID register: device << 16 | vendor), or -1. */
+uint32_t pci_config_read(unsigned slot, unsigned reg);
+void pci_config_write(unsigned slot, unsigned reg, uint32_t value);
+int pci_find(uint32_t vendor_device);
+
 /* Each guest defines this; its return value becomes the exit status. */
 int guest_main(void);
 

@@ -8,8 +8,6 @@
 #include "guest.h"
 #include "x86.h"
 
-#define PCI_ADDRESS_PORT 0xcf8
-#define PCI_DATA_PORT 0xcfc
 #define NET_ID 0x10411af4	/* device << 16 | vendor */
 #define QSIZE 16
 #define RX_BUFS 8
@@ -85,18 +83,6 @@ static bool same(const uint8_t *a, const uint8_t *b, unsigned n)
 	return true;
 }
 
-static uint32_t pci_read(unsigned slot, unsigned reg)
-{
-	outl(PCI_ADDRESS_PORT, 1u << 31 | slot << 11 | reg);
-	return inl(PCI_DATA_PORT);
-}
-
-static void pci_write(unsigned slot, unsigned reg, uint32_t value)
-{
-	outl(PCI_ADDRESS_PORT, 1u << 31 | slot << 11 | reg);
-	outl(PCI_DATA_PORT, value);
-}
-
 static volatile uint8_t *c8(unsigned off)
 {
 	return (volatile uint8_t *)(common + off);
@@ -122,12 +108,12 @@ static void c64(unsigned off, uint64_t v)
  * configuration are in BAR 0. */
 static bool find_regions(unsigned slot)
 {
-	uintptr_t bar = pci_read(slot, 0x10) & ~0xfu;
+	uintptr_t bar = pci_config_read(slot, 0x10) & ~0xfu;
 
-	pci_write(slot, 0x04, pci_read(slot, 0x04) | 0x6);	/* memory decode, bus master */
-	for (unsigned cap = pci_read(slot, 0x34) & 0xfc; cap != 0;) {
-		uint32_t head = pci_read(slot, cap);
-		uintptr_t at = bar + pci_read(slot, cap + 8);
+	pci_config_write(slot, 0x04, pci_config_read(slot, 0x04) | 0x6);	/* memory decode, bus master */
+	for (unsigned cap = pci_config_read(slot, 0x34) & 0xfc; cap != 0;) {
+		uint32_t head = pci_config_read(slot, cap);
+		uintptr_t at = bar + pci_config_read(slot, cap + 8);
 
 		if ((head & 0xff) == 0x09) {
 			switch (head >> 24) {
@@ -136,7 +122,7 @@ static bool find_regions(unsigned slot)
 				break;
 			case 2:
 				notify_base = at;
-				notify_mult = pci_read(slot, cap + 16);
+				notify_mult = pci_config_read(slot, cap + 16);
 				break;
 			case 4:
 				device_cfg = at;
@@ -269,11 +255,8 @@ static bool wait_for_reply(bool mergeable)
 int guest_main(void)
 {
 	uint64_t features;
-	int slot = -1;
+	int slot = pci_find(NET_ID);
 
-	for (unsigned s = 0; s < 32 && slot < 0; s++)
-		if (pci_read(s, 0) == NET_ID)
-			slot = (int)s;
 	if (slot < 0) {
 		serial_printf("netarp: no virtio-net device on the PCI bus\n");
 		return 2;

@@ -31,8 +31,6 @@
 #define WATCHDOG_MS 500
 #define LAPIC_TICKS_PER_MS (1000000000u / 16 / 1000)	/* KVM's 1 GHz APIC bus, divided by 16 */
 
-#define PCI_ADDRESS_PORT 0xcf8
-#define PCI_DATA_PORT 0xcfc
 #define TESTDEV_ID 0x00051b36	/* device << 16 | vendor */
 #define TEST_WRITES 16
 
@@ -183,26 +181,6 @@ static void check_page_flush(void)
 
 /* --- pci-testdev ---------------------------------------------------------------------- */
 
-static uint32_t pci_read(unsigned slot, unsigned reg)
-{
-	outl(PCI_ADDRESS_PORT, 1u << 31 | slot << 11 | reg);
-	return inl(PCI_DATA_PORT);
-}
-
-static void pci_write(unsigned slot, unsigned reg, uint32_t value)
-{
-	outl(PCI_ADDRESS_PORT, 1u << 31 | slot << 11 | reg);
-	outl(PCI_DATA_PORT, value);
-}
-
-static int find_pci_testdev(void)
-{
-	for (unsigned slot = 0; slot < 32; slot++)
-		if (pci_read(slot, 0) == TESTDEV_ID)
-			return (int)slot;
-	return -1;
-}
-
 /* A BAR's byte and dword accesses, memory or port I/O. */
 struct bar {
 	uintptr_t base;
@@ -263,15 +241,15 @@ static unsigned run_pci_tests(const struct bar *b)
 
 static void check_pci_testdev(int slot)
 {
-	struct bar mem = { pci_read((unsigned)slot, 0x10) & ~0xfu, false };
-	struct bar io = { pci_read((unsigned)slot, 0x14) & ~0x3u, true };
+	struct bar mem = { pci_config_read((unsigned)slot, 0x10) & ~0xfu, false };
+	struct bar io = { pci_config_read((unsigned)slot, 0x14) & ~0x3u, true };
 	unsigned nr;
 
 	serial_printf("testdev: pci-testdev in slot %d, memory BAR 0x%lx, I/O BAR 0x%lx\n", slot,
 		      (unsigned long)mem.base, (unsigned long)io.base);
-	check(mem.base != 0 && (pci_read((unsigned)slot, 0x14) & 1) && io.base != 0,
+	check(mem.base != 0 && (pci_config_read((unsigned)slot, 0x14) & 1) && io.base != 0,
 	      "pci-testdev has a memory BAR and an I/O BAR");
-	pci_write((unsigned)slot, 0x04, 0x3);	/* decode I/O and memory */
+	pci_config_write((unsigned)slot, 0x04, 0x3);	/* decode I/O and memory */
 	nr = run_pci_tests(&mem);
 	check(nr == 3, "pci-testdev's memory BAR holds 3 tests");
 	nr = run_pci_tests(&io);
@@ -281,7 +259,7 @@ static void check_pci_testdev(int slot)
 int guest_main(void)
 {
 	uint32_t scratch = inl(SCRATCH_PORT);
-	int slot = find_pci_testdev();
+	int slot = pci_find(TESTDEV_ID);
 
 	if (scratch == 0xffffffff) {
 		serial_printf("testdev: the scratch port 0xe0 reads 0x%x: no pc-testdev "

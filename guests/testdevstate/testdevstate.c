@@ -8,30 +8,20 @@
 #define SCRATCH_PORT 0xe0
 #define IOMEM_BASE 0xff000000UL
 #define COM1_LSR (GUEST_ABI_COM1_PORT + 5)
-#define PCI_ADDRESS_PORT 0xcf8
-#define PCI_DATA_PORT 0xcfc
 #define TESTDEV_ID 0x00051b36
 #define SCRATCH_VALUE 0xc0ffee11u
 #define PCI_TEST 0		/* portio-no-eventfd: it counts every write */
 #define PCI_WRITES 5
 
 
-static uint32_t pci_read(unsigned slot, unsigned reg)
-{
-	outl(PCI_ADDRESS_PORT, 1u << 31 | slot << 11 | reg);
-	return inl(PCI_DATA_PORT);
-}
-
 static uint16_t pci_testdev_io_bar(void)
 {
-	for (unsigned slot = 0; slot < 32; slot++) {
-		if (pci_read(slot, 0) != TESTDEV_ID)
-			continue;
-		outl(PCI_ADDRESS_PORT, 1u << 31 | slot << 11 | 0x04);
-		outl(PCI_DATA_PORT, 0x1);	/* decode I/O */
-		return (uint16_t)(pci_read(slot, 0x14) & ~0x3u);
-	}
-	return 0;
+	int slot = pci_find(TESTDEV_ID);
+
+	if (slot < 0)
+		return 0;
+	pci_config_write((unsigned)slot, 0x04, 0x1);	/* decode I/O */
+	return (uint16_t)(pci_config_read((unsigned)slot, 0x14) & ~0x3u);
 }
 
 static uint32_t pattern(unsigned word)

@@ -661,13 +661,17 @@ static void *io_thread(void *arg)
 	for (;;) {
 		struct pollfd p[VIRTIO_MAX_QUEUES + 2];
 		unsigned count = n + 1;
-		int input = -1;
+		int input = -1, timeout = -1;
 
 		/* A paused device's input waits (resume wakes the thread), or a readable TAP would
-		 * make this loop spin through a migration's pause. */
+		 * make this loop spin through a migration's pause.  Queues already marked (a
+		 * migrated device looks at each once) are served without waiting for a kick: the
+		 * guest kicked the source, and with EVENT_IDX it may not kick again. */
 		pthread_mutex_lock(&vp->lock);
 		if (!vp->paused && vd->ops->input_fd != NULL)
 			input = vd->ops->input_fd(vd);
+		if (!vp->paused && vp->pending != 0)
+			timeout = 0;
 		pthread_mutex_unlock(&vp->lock);
 
 		for (unsigned q = 0; q < n; q++)
@@ -675,7 +679,7 @@ static void *io_thread(void *arg)
 		p[n] = (struct pollfd){ .fd = vp->wake_fd, .events = POLLIN };
 		if (input >= 0)
 			p[count++] = (struct pollfd){ .fd = input, .events = POLLIN };
-		if (poll(p, count, -1) < 0 && errno != EINTR)
+		if (poll(p, count, timeout) < 0 && errno != EINTR)
 			break;
 		pthread_mutex_lock(&vp->lock);
 		if (vp->stopping) {
