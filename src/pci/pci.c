@@ -357,29 +357,40 @@ static struct pci_device *bar_holding(struct pci_bus *bus, uint64_t addr, unsign
 	return found;
 }
 
-static int pci_mmio_window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+/* An access in one of the windows, given to the BAR that holds it (io: the port window). */
+static int window_read(struct pci_bus *bus, uint64_t addr, bool io, uint8_t *data,
+		       unsigned size)
 {
-	struct pci_device *dev;
 	uint64_t bar_offset;
 	unsigned bar;
+	struct pci_device *dev = bar_holding(bus, addr, size, io, &bar, &bar_offset);
 
-	dev = bar_holding(opaque, PCI_MMIO_WINDOW_BASE + offset, size, false, &bar, &bar_offset);
 	if (dev == NULL || dev->ops == NULL || dev->ops->bar_read == NULL)
 		return -ENODEV;
 	return dev->ops->bar_read(dev, bar, bar_offset, data, size);
 }
 
-static int pci_mmio_window_write(void *opaque, uint64_t offset, const uint8_t *data,
-				 unsigned size)
+static int window_write(struct pci_bus *bus, uint64_t addr, bool io, const uint8_t *data,
+			unsigned size)
 {
-	struct pci_device *dev;
 	uint64_t bar_offset;
 	unsigned bar;
+	struct pci_device *dev = bar_holding(bus, addr, size, io, &bar, &bar_offset);
 
-	dev = bar_holding(opaque, PCI_MMIO_WINDOW_BASE + offset, size, false, &bar, &bar_offset);
 	if (dev == NULL || dev->ops == NULL || dev->ops->bar_write == NULL)
 		return -ENODEV;
 	return dev->ops->bar_write(dev, bar, bar_offset, data, size);
+}
+
+static int pci_mmio_window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
+{
+	return window_read(opaque, PCI_MMIO_WINDOW_BASE + offset, false, data, size);
+}
+
+static int pci_mmio_window_write(void *opaque, uint64_t offset, const uint8_t *data,
+				 unsigned size)
+{
+	return window_write(opaque, PCI_MMIO_WINDOW_BASE + offset, false, data, size);
 }
 
 const struct device_ops pci_mmio_window_ops = {
@@ -390,27 +401,13 @@ const struct device_ops pci_mmio_window_ops = {
 
 static int pci_io_window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
 {
-	struct pci_device *dev;
-	uint64_t bar_offset;
-	unsigned bar;
-
-	dev = bar_holding(opaque, PCI_IO_WINDOW_BASE + offset, size, true, &bar, &bar_offset);
-	if (dev == NULL || dev->ops == NULL || dev->ops->bar_read == NULL)
-		return -ENODEV;
-	return dev->ops->bar_read(dev, bar, bar_offset, data, size);
+	return window_read(opaque, PCI_IO_WINDOW_BASE + offset, true, data, size);
 }
 
 static int pci_io_window_write(void *opaque, uint64_t offset, const uint8_t *data,
 			       unsigned size)
 {
-	struct pci_device *dev;
-	uint64_t bar_offset;
-	unsigned bar;
-
-	dev = bar_holding(opaque, PCI_IO_WINDOW_BASE + offset, size, true, &bar, &bar_offset);
-	if (dev == NULL || dev->ops == NULL || dev->ops->bar_write == NULL)
-		return -ENODEV;
-	return dev->ops->bar_write(dev, bar, bar_offset, data, size);
+	return window_write(opaque, PCI_IO_WINDOW_BASE + offset, true, data, size);
 }
 
 const struct device_ops pci_io_window_ops = {
