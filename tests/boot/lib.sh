@@ -18,6 +18,23 @@
 passed=0 failed=0 skipped=0 counted=0	# counted: the cases of this part
 case_name='' case_problems='' case_on=0
 BOOT_PART=${HOPVM_BOOT_PART:-all}
+# Each case's outcome is appended to PROGRESS as it ends.  A frozen emulated machine stops a
+# run midway; tests/run-all then runs the part again with HOPVM_BOOT_RESUME=1, which takes the
+# cases already there from the file instead of running them again.
+PROGRESS=$OUT/progress-$BOOT_PART
+RESUME=${HOPVM_BOOT_RESUME:-0}
+[ "${COUNT_ONLY:-0}" = 1 ] || [ "$RESUME" = 1 ] || : >"$PROGRESS"
+
+progress_has() {
+	[ -r "$PROGRESS" ] && grep -q " $1\$" "$PROGRESS"
+}
+
+# The totals of this part: what ran now and what an earlier, frozen run recorded.
+progress_totals() {
+	passed=$(grep -c '^ok ' "$PROGRESS")
+	failed=$(grep -c '^failed ' "$PROGRESS")
+	skipped=$(grep -c '^skipped ' "$PROGRESS")
+}
 
 in_part() {
 	local bound=0
@@ -41,7 +58,9 @@ case_begin() {
 	case_on=0
 	in_part "$1" || return 0
 	counted=$((counted + 1))
-	[ "${COUNT_ONLY:-0}" = 1 ] || case_on=1
+	[ "${COUNT_ONLY:-0}" = 1 ] && return 0
+	[ "$RESUME" = 1 ] && progress_has "$1" && return 0
+	case_on=1
 }
 
 case_runs() {
@@ -89,19 +108,20 @@ case_end() {
 	case_on=0
 	if [ -z "$case_problems" ]; then
 		echo "ok - $case_name"
-		passed=$((passed + 1))
+		echo "ok $case_name" >>"$PROGRESS"
 		return
 	fi
 	echo "not ok - $case_name: $case_problems"
 	sed 's/^/    stdout| /' "$OUT/$case_name.out" | head -20
 	sed 's/^/    stderr| /' "$OUT/$case_name.err" | head -20
-	failed=$((failed + 1))
+	echo "failed $case_name" >>"$PROGRESS"
 }
 
 case_skip() {
 	in_part "$1" || return 0
 	counted=$((counted + 1))
 	[ "${COUNT_ONLY:-0}" = 1 ] && return 0
+	[ "$RESUME" = 1 ] && progress_has "$1" && return 0
 	echo "skipped - $1: $2"
-	skipped=$((skipped + 1))
+	echo "skipped $1" >>"$PROGRESS"
 }
