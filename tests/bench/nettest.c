@@ -11,9 +11,14 @@
  *                                      or SIGINT; each must be the previous plus one
  *   nettest send HOST SECONDS          throughput to the sink: bytes it counted / time
  *   nettest recv HOST SECONDS          throughput from the source
+ *   nettest capture DEV                until SIGTERM, one line per frame DEV sees (wall-clock
+ *                                      time, MACs, ARP or the TCP header): to see where a
+ *                                      move's gap goes, as tcpdump would
  * A client prints one "nettest: ..." line and exits 0, or says what went wrong and exits 1. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <errno.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -349,6 +354,14 @@ static int cmd_lines(const char *host)
 				count, n < 0 ? strerror(errno) : "closed by the guest");
 			return 1;
 		}
+		if (count > 0 && t - last > 0.05) {
+			struct timespec wall;
+
+			clock_gettime(CLOCK_REALTIME, &wall);
+			printf("nettest: lines: %.0f ms after line %lu, until %lld.%06ld\n",
+			       (t - last) * 1000, expect ? expect - 1 : 0, (long long)wall.tv_sec,
+			       wall.tv_nsec / 1000);
+		}
 		if (count > 0 && t - last > gap_max)
 			gap_max = t - last;
 		last = t;
@@ -422,6 +435,67 @@ static int cmd_recv(const char *host, double seconds)
 	return 0;
 }
 
+/* --- capture ----------------------------------------------------------------------------- */
+
+static void print_frame(const unsigned char *f, size_t len, int outgoing)
+{
+	struct timespec ts;
+	unsigned type;
+
+	if (len < 14)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	type = (unsigned)f[12] << 8 | f[13];
+	printf("%lld.%06ld %s %02x:%02x > %02x:%02x ", (long long)ts.tv_sec, ts.tv_nsec / 1000,
+	       outgoing ? "out" : "in ", f[10], f[11], f[4], f[5]);
+	if (type == ETH_P_ARP || type == ETH_P_RARP) {
+		printf("%s op %u\n", type == ETH_P_ARP ? "ARP" : "RARP", len >= 22 ? f[21] : 0);
+		return;
+	}
+	if (type != ETH_P_IP || len < 34 || f[23] != IPPROTO_TCP) {
+		printf("type 0x%04x len %zu\n", type, len);
+		return;
+	}
+	size_t ihl = (size_t)(f[14] & 15) * 4, tot = (size_t)f[16] << 8 | f[17];
+	const unsigned char *t = f + 14 + ihl;
+
+	if (14 + ihl + 20 > len)
+		return;
+	size_t doff = (size_t)(t[12] >> 4) * 4;
+	unsigned fl = t[13];
+
+	printf("TCP %u > %u [%s%s%s%s] seq %u ack %u len %zu\n", (unsigned)t[0] << 8 | t[1],
+	       (unsigned)t[2] << 8 | t[3], fl & 2 ? "S" : "", fl & 1 ? "F" : "", fl & 4 ? "R" : "",
+	       fl & 8 ? "P" : ".", (unsigned)t[4] << 24 | (unsigned)t[5] << 16 | (unsigned)t[6] << 8 | t[7],
+	       (unsigned)t[8] << 24 | (unsigned)t[9] << 16 | (unsigned)t[10] << 8 | t[11],
+	       tot > ihl + doff ? tot - ihl - doff : 0);
+}
+
+static int cmd_capture(const char *dev)
+{
+	static unsigned char frame[65536];
+	struct sockaddr_ll sll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL) };
+	struct sigaction sa = { .sa_handler = on_stop };
+	int s = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
+
+	if (s < 0)
+		return fail("capture: AF_PACKET socket");
+	sll.sll_ifindex = (int)if_nametoindex(dev);
+	if (sll.sll_ifindex == 0 || bind(s, (struct sockaddr *)&sll, sizeof(sll)) < 0)
+		return fail(dev);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	while (!stop_requested) {
+		struct sockaddr_ll from;
+		socklen_t from_len = sizeof(from);
+		ssize_t n = recvfrom(s, frame, sizeof(frame), 0, (struct sockaddr *)&from, &from_len);
+
+		if (n > 0)
+			print_frame(frame, (size_t)n, from.sll_pkttype == PACKET_OUTGOING);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -441,7 +515,9 @@ int main(int argc, char **argv)
 		return cmd_send(argv[2], atof(argv[3]));
 	if (strcmp(cmd, "recv") == 0 && argc == 4)
 		return cmd_recv(argv[2], atof(argv[3]));
+	if (strcmp(cmd, "capture") == 0 && argc == 3)
+		return cmd_capture(argv[2]);
 	fprintf(stderr, "usage: nettest up DEV ADDR/PREFIX | serve | guest DEV ADDR/PREFIX | "
-		"echo HOST MIB | lines HOST | send HOST SECONDS | recv HOST SECONDS\n");
+		"echo HOST MIB | lines HOST | send HOST SECONDS | recv HOST SECONDS | capture DEV\n");
 	return 2;
 }
