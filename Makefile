@@ -61,7 +61,7 @@ LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src
 	src/boot/image_file.c src/boot/elf64.c src/boot/multiboot.c src/boot/raw.c src/boot/bzimage.c \
 	src/boot/boot.c \
 	src/arch/x86/long_mode.c src/arch/x86/cpuid.c src/arch/x86/cpu_model.c src/arch/x86/mptable.c src/arch/x86/e820.c \
-	src/arch/x86/aml.c src/arch/x86/acpi.c \
+	src/arch/x86/aml.c src/arch/x86/acpi.c src/arch/x86/kvmclock.c \
 	src/migration/hash.c src/migration/stream.c src/migration/stream_write.c \
 	src/migration/stream_read.c src/migration/stream_sections.c \
 	src/migration/vm_state.c src/migration/transport.c src/migration/outgoing.c \

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,21 +24,40 @@ static bool thp_disabled(void)
 	return strstr(line, "[never]") != NULL;
 }
 
-/* Huge pages: the hugetlbfs pool first (mmap fails at once if it is short, never later), then
- * transparent huge pages. */
-static uint8_t *map_huge(struct guest_mem *mem, uint64_t ram_size)
+/* Anonymous memory starting on a 2 MiB boundary: KVM maps a guest page with one 2 MiB nested
+ * page table entry only where guest-physical and host-virtual addresses agree modulo 2 MiB and
+ * the host page is huge.  Without that every 4 KiB page costs its own nested page fault, which
+ * a guest that has just moved here (all of its RAM new to KVM) pays on its first steps. */
+static uint8_t *map_aligned(uint64_t ram_size)
+{
+	uint64_t span = ram_size + HUGE_PAGE_SIZE;
+	uint8_t *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uintptr_t start;
+
+	if (raw == MAP_FAILED)
+		return MAP_FAILED;
+	start = ((uintptr_t)raw + HUGE_PAGE_SIZE - 1) & ~(uintptr_t)(HUGE_PAGE_SIZE - 1);
+	if (start > (uintptr_t)raw)
+		munmap(raw, start - (uintptr_t)raw);
+	munmap((uint8_t *)start + ram_size, (uintptr_t)raw + span - start - ram_size);
+	return (uint8_t *)start;
+}
+
+/* Transparent huge pages where the host has them on at all, as QEMU asks for its RAM; with
+ * hugepages, the hugetlbfs pool first (mmap fails at once if it is short, never later). */
+static uint8_t *map_ram(struct guest_mem *mem, uint64_t ram_size, bool hugepages)
 {
 	uint8_t *host = MAP_FAILED;
 
-	if (ram_size % HUGE_PAGE_SIZE == 0)
+	if (hugepages && ram_size % HUGE_PAGE_SIZE == 0)
 		host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
 	if (host != MAP_FAILED) {
 		mem->backing = MEM_BACKING_HUGETLBFS;
 		return host;
 	}
-	host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	host = map_aligned(ram_size);
 	if (host != MAP_FAILED && !thp_disabled() && madvise(host, ram_size, MADV_HUGEPAGE) == 0)
 		mem->backing = MEM_BACKING_THP;
 	return host;
@@ -49,7 +69,8 @@ const char *guest_mem_backing_text(const struct guest_mem *mem)
 	case MEM_BACKING_HUGETLBFS:
 		return "guest RAM: 2 MiB pages from hugetlbfs";
 	case MEM_BACKING_THP:
-		return "guest RAM: transparent huge pages (madvise; hugetlbfs had too few pages)";
+		return "guest RAM: transparent huge pages (madvise; no hugetlbfs pages asked for "
+		       "or too few)";
 	default:
 		return "guest RAM: 4 KiB pages (no hugetlbfs pages, and transparent huge pages "
 		       "are off)";
@@ -70,11 +91,7 @@ int guest_mem_alloc(struct guest_mem *mem, uint64_t ram_size, bool hugepages)
 
 	/* One mapping for all of RAM: the regions are views into it, so guest RAM stays one
 	 * contiguous block for hashing and migration. */
-	if (hugepages)
-		host = map_huge(mem, ram_size);
-	else
-		host = mmap(NULL, ram_size, PROT_READ | PROT_WRITE,
-			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	host = map_ram(mem, ram_size, hugepages);
 	if (host == MAP_FAILED)
 		return err_set(-errno, "cannot map %llu MiB of guest memory: %s",
 			       (unsigned long long)(ram_size >> 20), strerror(errno));

@@ -44,8 +44,8 @@ struct guest_mem {
 
 /* Maps ram_size bytes of anonymous memory and lays it out around the MMIO hole.
  * ram_size must be a multiple of 4 KiB between MEM_MIN_SIZE and MEM_MAX_SIZE.  With
- * hugepages, hugetlbfs pages if the host's pool has enough, else transparent huge pages;
- * mem->backing says which it got. */
+ * hugepages, hugetlbfs pages if the host's pool has enough; else (and by default) 2 MiB
+ * aligned memory with transparent huge pages asked for; mem->backing says which it got. */
 int guest_mem_alloc(struct guest_mem *mem, uint64_t ram_size, bool hugepages)
 	__attribute__((warn_unused_result));
 

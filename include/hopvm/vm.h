@@ -136,6 +136,7 @@ struct vm {
 	bool stop_requested;
 	int exit_status;
 	bool rebooted;		/* the guest reset the machine: it may be started again */
+	bool moved_away;	/* a migration handed the guest on: it runs elsewhere */
 	char stop_message[512];	/* why the VM stopped, if not by the guest's own wish */
 	unsigned pause_count;	/* vm_pause() calls not yet matched by vm_resume() */
 	unsigned nr_running;	/* vCPU threads that have not ended */

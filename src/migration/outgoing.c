@@ -381,7 +381,10 @@ static void finish(struct sender *s, int ret)
 	struct migration_stats st;
 
 	migration_throttle_stop(s->m);
-	if (s->dirty_logging)
+	/* After a move nothing here runs the guest again: KVM is spared the walk over every
+	 * page that ending the dirty log takes, which would compete with the destination's
+	 * first steps where both share a host. */
+	if (s->dirty_logging && ret != 0)
 		vm_dirty_log_stop(s->vm);
 	for (unsigned r = 0; r < MEM_MAX_REGIONS; r++)
 		free(s->dirty[r]);
@@ -408,10 +411,12 @@ static void finish(struct sender *s, int ret)
 	pthread_mutex_unlock(&m->lock);
 	if (ret != 0 && !s->gone && s->paused)
 		vm_resume(s->vm);
-	if (ret == 0)
+	if (ret == 0) {
+		s->vm->moved_away = true;
 		vm_request_stop(s->vm, 0, "migrated to %s: %.0f ms in all, downtime %.1f ms, "
 				"%u rounds, %.1f MB sent", st.target, st.elapsed_ms, st.downtime_ms,
 				st.round, (double)st.bytes / 1e6);
+	}
 }
 
 static void *migration_thread(void *arg)

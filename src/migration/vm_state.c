@@ -11,6 +11,7 @@
 #include "hopvm/cpu_model.h"
 #include "hopvm/error.h"
 #include "hopvm/kvm.h"
+#include "hopvm/kvmclock.h"
 #include "hopvm/vcpu.h"
 #include "hopvm/vm_state.h"
 
@@ -272,7 +273,34 @@ static int write_ram(struct vm *vm, struct mig_writer *w)
 	return 0;
 }
 
-static int write_vm_level(struct vm *vm, struct mig_writer *w)
+/* The MSR index from a vCPU's saved list, in *value; false if it is not there. */
+static bool saved_msr(const struct mig_vcpu_state *st, uint32_t index, uint64_t *value)
+{
+	const struct kvm_msrs *msrs = st->blobs[MIG_VCPU_MSRS].data;
+
+	for (uint32_t i = 0; msrs != NULL && i < msrs->nmsrs; i++)
+		if (msrs->entries[i].index == index) {
+			*value = msrs->entries[i].data;
+			return true;
+		}
+	return false;
+}
+
+/* The time a stopped vCPU's kvmclock showed its guest last, or 0 if unknown. */
+static uint64_t vcpu_guest_clock(const struct vm *vm, const struct mig_vcpu_state *st)
+{
+	uint64_t tsc, msr, ns;
+
+	if (!saved_msr(st, MSR_IA32_TSC, &tsc))
+		return 0;
+	if ((!saved_msr(st, MSR_KVM_SYSTEM_TIME_NEW, &msr) || !(msr & 1)) &&
+	    !saved_msr(st, MSR_KVM_SYSTEM_TIME, &msr))
+		return 0;
+	return kvmclock_guest_ns(&vm->mem, msr, tsc, &ns) == 0 ? ns : 0;
+}
+
+/* guest_ns: the latest time a vCPU's kvmclock had shown (vcpu_guest_clock). */
+static int write_vm_level(struct vm *vm, struct mig_writer *w, uint64_t guest_ns)
 {
 	struct mig_blob chips[MIG_IRQCHIP_NR_TAGS] = { { NULL, 0 } }, pit = { NULL, 0 },
 		clock = { NULL, 0 };
@@ -293,6 +321,13 @@ static int write_vm_level(struct vm *vm, struct mig_writer *w)
 	memset(&clock_data, 0, sizeof(clock_data));
 	if (ret == 0)
 		ret = kvm_get_clock(vm->vm_fd, &clock_data);
+	/* Without a stable TSC (no KVM_CLOCK_TSC_STABLE) KVM's own count drifts from the time
+	 * the guest computes from its kvmclock page and TSC.  Restored as it is, the guest's
+	 * clock would go back, and its timekeeping stand still until KVM's caught up: guests in
+	 * tools/kvm-sandbox stopped for up to 300 ms after a move.  So the clock saved is the
+	 * latest a vCPU had seen, as QEMU's kvmclock does. */
+	if (ret == 0 && !(clock_data.flags & KVM_CLOCK_TSC_STABLE) && guest_ns > clock_data.clock)
+		clock_data.clock = guest_ns;
 	if (ret == 0)
 		ret = blob_copy(&clock, &clock_data, sizeof(clock_data));
 	if (ret == 0)
@@ -340,6 +375,7 @@ static int write_devices(struct vm *vm, struct mig_writer *w)
 int vm_state_write_cpus_and_devices(struct vm *vm, struct mig_writer *w)
 {
 	struct kvm_msrs *msrs;
+	uint64_t guest_ns = 0;
 	int ret = msr_list(vm, &msrs);
 
 	if (ret < 0)
@@ -348,13 +384,17 @@ int vm_state_write_cpus_and_devices(struct vm *vm, struct mig_writer *w)
 		struct mig_vcpu_state st;
 
 		ret = vcpu_state_save(&vm->vcpus[i], msrs, &st);
-		if (ret == 0)
+		if (ret == 0) {
+			uint64_t ns = vcpu_guest_clock(vm, &st);
+
+			guest_ns = ns > guest_ns ? ns : guest_ns;
 			ret = mig_write_vcpu(w, vm->vcpus[i].id, &st);
+		}
 		vcpu_state_free(&st);
 	}
 	free(msrs);
 	if (ret == 0)
-		ret = write_vm_level(vm, w);
+		ret = write_vm_level(vm, w, guest_ns);
 	if (ret == 0)
 		ret = write_devices(vm, w);
 	return ret;

@@ -18,6 +18,9 @@ static void test_small_ram_is_one_region(void **state)
 	assert_non_null(p);
 	assert_ptr_equal(p, mem.regions[0].host + 0x1000);
 	assert_int_equal(p[0], 0);	/* fresh RAM reads zero */
+	/* On a 2 MiB boundary, so KVM can map it with huge nested page table entries. */
+	assert_int_equal((uintptr_t)mem.regions[0].host % (2ULL << 20), 0);
+	mem.regions[0].host[(2ULL << 20) - 1] = 1;	/* usable to the last byte */
 	guest_mem_free(&mem);
 }
 
@@ -36,6 +39,7 @@ static void test_large_ram_splits_around_hole(void **state)
 	assert_null(guest_mem_ptr(&mem, MEM_HOLE_START - 4, 8));	/* nor is a straddle */
 	assert_non_null(guest_mem_ptr(&mem, MEM_HIGH_START + (8ULL << 20) - 8, 8));
 	assert_null(guest_mem_ptr(&mem, MEM_HIGH_START + (8ULL << 20) - 8, 9));
+	assert_int_equal((uintptr_t)mem.regions[1].host % (2ULL << 20), 0);
 	guest_mem_free(&mem);
 }
 

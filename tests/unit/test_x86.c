@@ -2,6 +2,8 @@
 #include <stdlib.h>
 
 #include "hopvm/boot.h"
+#include "hopvm/kvmclock.h"
+#include "hopvm/le.h"
 #include "hopvm/migration_stream.h"
 #include "hopvm/x86.h"
 #include "unit.h"
@@ -194,6 +196,50 @@ static void test_double_fault_undeliverable(void **state)
 	assert_false(x86_double_fault_undeliverable(&sregs));
 }
 
+/* A kvmclock page at gpa as KVM writes it. */
+static void put_kvmclock(uint64_t gpa, uint32_t version, uint64_t stamp, uint64_t system_time,
+			 uint32_t mul, int8_t shift)
+{
+	memset(ram + gpa, 0, KVMCLOCK_PAGE_SIZE);
+	le32_put(ram + gpa, version);
+	le64_put(ram + gpa + 8, stamp);
+	le64_put(ram + gpa + 16, system_time);
+	le32_put(ram + gpa + 24, mul);
+	ram[gpa + 28] = (uint8_t)shift;
+}
+
+static void test_kvmclock_guest_time(void **state)
+{
+	struct guest_mem mem;
+	uint64_t ns = 0;
+
+	(void)state;
+	guest_mem_init_buffer(&mem, ram, sizeof(ram));
+	/* mul 2^31 halves: 2000 ticks, shifted left once, are 2000 ns. */
+	put_kvmclock(0x3000, 2, 1000, 5000000000ULL, 0x80000000U, 1);
+	assert_int_equal(kvmclock_guest_ns(&mem, 0x3001, 3000, &ns), 0);
+	assert_int_equal(ns, 5000000000ULL + 2000);
+	put_kvmclock(0x3000, 2, 1000, 5000000000ULL, 0x80000000U, -2);
+	assert_int_equal(kvmclock_guest_ns(&mem, 0x3001, 3000, &ns), 0);
+	assert_int_equal(ns, 5000000000ULL + 250);
+	/* A TSC before the page's stamp reads as the stamp's time. */
+	assert_int_equal(kvmclock_guest_ns(&mem, 0x3001, 10, &ns), 0);
+	assert_int_equal(ns, 5000000000ULL);
+	/* One second of a 2.6 GHz TSC, scaled as KVM would (shift -1, then 1e9 / 1.298e9). */
+	put_kvmclock(0x3000, 4, 0, 0, 3308822409U, -1);
+	assert_int_equal(kvmclock_guest_ns(&mem, 0x3001, 2596070000ULL, &ns), 0);
+	assert_true(ns > 999999000ULL && ns < 1000001000ULL);
+	/* A shift no KVM writes (a guest scribbled on its page) counts no ticks. */
+	put_kvmclock(0x3000, 2, 1000, 7, 0x80000000U, 100);
+	assert_int_equal(kvmclock_guest_ns(&mem, 0x3001, 3000, &ns), 0);
+	assert_int_equal(ns, 7);
+	/* Midway through KVM's update, off, or outside RAM: no time from it. */
+	put_kvmclock(0x3000, 3, 1000, 5000000000ULL, 0x80000000U, 1);
+	assert_int_equal(kvmclock_guest_ns(&mem, 0x3001, 3000, &ns), -EAGAIN);
+	assert_int_equal(kvmclock_guest_ns(&mem, 0x3000, 3000, &ns), -ENOENT);
+	assert_int_equal(kvmclock_guest_ns(&mem, sizeof(ram) - 16 + 1, 3000, &ns), -EFAULT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -205,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_cpu_model_keeps_other_differences),
 		cmocka_unit_test(test_vcpu_gets_its_apic_id),
 		cmocka_unit_test(test_double_fault_undeliverable),
+		cmocka_unit_test(test_kvmclock_guest_time),
 	};
 	return cmocka_run_group_tests_name("x86", tests, NULL, NULL);
 }
