@@ -65,7 +65,7 @@ LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src
 	src/migration/hash.c src/migration/stream.c src/migration/stream_write.c \
 	src/migration/stream_read.c src/migration/stream_sections.c \
 	src/migration/vm_state.c src/migration/transport.c src/migration/outgoing.c \
-	src/migration/throttle.c \
+	src/migration/throttle.c src/migration/channel.c \
 	src/migration/incoming.c \
 	src/pci/pci.c src/pci/msix.c src/pci/testdev.c src/pci/machine.c src/irq.c \
 	src/virtio/queue.c src/virtio/device.c src/virtio/pci.c src/virtio/pci_state.c \

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,9 +48,13 @@ static void migrate_to_file(struct control *ctl, const char *target, const char 
 
 	if (!was_paused)
 		vm_pause(ctl->vm);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* O_EXCL: a file (or a symlink, which is then not followed) already there is never
+	 * overwritten; a snapshot goes to a new file. */
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		ret = err_set(-errno, "cannot create %s: %s", path, strerror(errno));
+		ret = err_set(-errno, "cannot create %s: %s%s", path, strerror(errno),
+			      errno == EEXIST ? " (a migration never overwrites a file or follows "
+			      "a symlink)" : "");
 	} else {
 		mig_writer_init(&w, mig_fd_write, &fd);
 		ret = vm_state_write(ctl->vm, &w);
@@ -151,7 +156,8 @@ static void control_migrate(struct control *ctl, const struct json_object *req, 
 	struct mig_target t;
 
 	if (target == NULL || target->type != JSON_STRING) {
-		reply_error(reply, len, "migrate needs a \"target\": tcp:HOST:PORT or file:PATH");
+		reply_error(reply, len, "migrate needs a \"target\": tcp:HOST:PORT, exec:COMMAND, "
+			    "fd:N or file:PATH");
 		return;
 	}
 	if (mig_target_parse(target->text, &t) < 0 || migrate_params(ctl, req, &params) < 0) {
@@ -287,10 +293,11 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 	}
 }
 
+/* A peer gone is an error here, not a SIGPIPE. */
 static bool write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -300,6 +307,90 @@ static bool write_all(int fd, const char *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return true;
+}
+
+int control_group_lookup(const char *name, const char *group_file, gid_t *gid)
+{
+	char line[1024], *end;
+	unsigned long n;
+	FILE *f;
+
+	errno = 0;
+	n = strtoul(name, &end, 10);
+	if (name[0] >= '0' && name[0] <= '9' && *end == '\0' && errno == 0 && n < (gid_t)-1) {
+		*gid = (gid_t)n;
+		return 0;
+	}
+	/* /etc/group read here, not through NSS: hopvm is linked statically. */
+	f = fopen(group_file, "r");
+	if (f == NULL)
+		return err_set(-errno, "--control-group %s: cannot read %s: %s", name, group_file,
+			       strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *colon = strchr(line, ':'), *gid_field;
+
+		if (colon == NULL || (size_t)(colon - line) != strlen(name) ||
+		    strncmp(line, name, (size_t)(colon - line)) != 0)
+			continue;
+		gid_field = strchr(colon + 1, ':');
+		if (gid_field == NULL)
+			break;
+		errno = 0;
+		n = strtoul(gid_field + 1, &end, 10);
+		if (end == gid_field + 1 || (*end != ':' && *end != '\n' && *end != '\0') ||
+		    errno != 0 || n >= (gid_t)-1)
+			break;
+		fclose(f);
+		*gid = (gid_t)n;
+		return 0;
+	}
+	fclose(f);
+	return err_set(-ENOENT, "--control-group %s: no such group in %s", name, group_file);
+}
+
+bool control_peer_allowed(uid_t owner, long allowed_gid, uid_t peer_uid, gid_t peer_gid,
+			  const gid_t *peer_groups, size_t nr_groups)
+{
+	if (peer_uid == owner)
+		return true;
+	if (allowed_gid < 0)
+		return false;
+	if (peer_gid == (gid_t)allowed_gid)
+		return true;
+	for (size_t i = 0; i < nr_groups; i++)
+		if (peer_groups[i] == (gid_t)allowed_gid)
+			return true;
+	return false;
+}
+
+/* Whoever connected may steer this VM: hopvm's own user, or a member of --control-group.
+ * The socket's mode keeps others out already; this holds should the mode be changed. */
+static bool control_peer_ok(const struct control *ctl, int fd, char *why, size_t len)
+{
+	struct ucred cred;
+	socklen_t cred_len = sizeof(cred);
+	gid_t groups[64];
+	socklen_t groups_len = sizeof(groups);
+	size_t nr_groups = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0) {
+		snprintf(why, len, "cannot tell who connected (SO_PEERCRED: %s)", strerror(errno));
+		return false;
+	}
+	if (ctl->allowed_gid >= 0 &&
+	    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &groups_len) == 0)
+		nr_groups = groups_len / sizeof(gid_t);
+	if (control_peer_allowed(geteuid(), ctl->allowed_gid, cred.uid, cred.gid, groups,
+				 nr_groups))
+		return true;
+	if (ctl->allowed_gid >= 0)
+		snprintf(why, len, "refused: uid %u is not hopvm's (%u) and is not in group %ld "
+			 "(--control-group)", (unsigned)cred.uid, (unsigned)geteuid(),
+			 ctl->allowed_gid);
+	else
+		snprintf(why, len, "refused: uid %u is not hopvm's (%u); --control-group lets a "
+			 "group in", (unsigned)cred.uid, (unsigned)geteuid());
+	return false;
 }
 
 /* Serves one client until it hangs up, sends an over-long line, or the VM stops. */
@@ -346,6 +437,8 @@ static void control_serve_client(struct control *ctl, int fd)
 static void *control_thread(void *arg)
 {
 	struct control *ctl = arg;
+	bool refusal_logged = false;	/* the first refused peer is told on stderr too */
+	char why[200];
 
 	while (!vm_stop_requested(ctl->vm)) {
 		struct pollfd p = { .fd = ctl->listen_fd, .events = POLLIN };
@@ -356,7 +449,23 @@ static void *control_thread(void *arg)
 		fd = accept(ctl->listen_fd, NULL, NULL);
 		if (fd < 0)
 			continue;
-		control_serve_client(ctl, fd);
+		if (control_peer_ok(ctl, fd, why, sizeof(why))) {
+			control_serve_client(ctl, fd);
+		} else {
+			char reply[CONTROL_MAX_LINE];
+			struct pollfd req = { .fd = fd, .events = POLLIN };
+
+			/* Its request is read (and dropped) first: closing on unread data
+			 * would reset the connection before the answer is seen. */
+			if (poll(&req, 1, CONTROL_POLL_MS) > 0)
+				(void)!read(fd, reply, sizeof(reply));
+			reply_error(reply, sizeof(reply) - 1, why);
+			strcat(reply, "\n");
+			(void)write_all(fd, reply, strlen(reply));
+			if (!refusal_logged)
+				fprintf(stderr, "hopvm: control socket: %s\n", why);
+			refusal_logged = true;
+		}
 		close(fd);
 	}
 	/* A VM stopping while paused must not leave its vCPUs waiting. */
@@ -390,7 +499,31 @@ static bool control_in_use(const struct sockaddr_un *addr)
 	return used;
 }
 
-int control_start(struct control *ctl, struct vm *vm, const char *path,
+/* The socket file: owner only (0600) whatever the umask, or owner and allowed_gid (0660).
+ * The umask covers the moment between bind and chmod. */
+static int control_bind(struct control *ctl, const struct sockaddr_un *addr)
+{
+	mode_t old = umask(0177);
+	int ret = bind(ctl->listen_fd, (const struct sockaddr *)addr, sizeof(*addr));
+
+	if (ret < 0 && errno == EADDRINUSE && !control_in_use(addr) && unlink(ctl->path) == 0)
+		ret = bind(ctl->listen_fd, (const struct sockaddr *)addr, sizeof(*addr));
+	umask(old);
+	if (ret < 0)
+		return err_set(-errno, "control socket %s: %s%s", ctl->path, strerror(errno),
+			       errno == EADDRINUSE ? " (another hopvm listens there)" : "");
+	if (ctl->allowed_gid >= 0 &&
+	    (chown(ctl->path, (uid_t)-1, (gid_t)ctl->allowed_gid) < 0 ||
+	     chmod(ctl->path, 0660) < 0)) {
+		ret = err_set(-errno, "control socket %s: cannot give it to group %ld: %s",
+			      ctl->path, ctl->allowed_gid, strerror(errno));
+		unlink(ctl->path);
+		return ret;
+	}
+	return 0;
+}
+
+int control_start(struct control *ctl, struct vm *vm, const char *path, long allowed_gid,
 		  const struct migration_params *defaults)
 {
 	struct sockaddr_un addr;
@@ -401,6 +534,7 @@ int control_start(struct control *ctl, struct vm *vm, const char *path,
 	ctl->defaults = *defaults;
 	migration_init(&ctl->migration, vm);
 	ctl->path = path;
+	ctl->allowed_gid = allowed_gid;
 	ctl->listen_fd = -1;
 	ret = control_address(path, &addr);
 	if (ret < 0)
@@ -408,13 +542,9 @@ int control_start(struct control *ctl, struct vm *vm, const char *path,
 	ctl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (ctl->listen_fd < 0)
 		return err_set(-errno, "control socket: %s", strerror(errno));
-	if (bind(ctl->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 &&
-	    (errno != EADDRINUSE || control_in_use(&addr) || unlink(path) < 0 ||
-	     bind(ctl->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)) {
-		ret = err_set(-errno, "control socket %s: %s%s", path, strerror(errno),
-			      errno == EADDRINUSE ? " (another hopvm listens there)" : "");
+	ret = control_bind(ctl, &addr);
+	if (ret < 0)
 		goto fail;
-	}
 	if (listen(ctl->listen_fd, 4) < 0) {
 		ret = err_set(-errno, "control socket %s: listen: %s", path, strerror(errno));
 		unlink(path);
@@ -453,6 +583,7 @@ int control_request(const char *path, const char *cmd, char *const *args, size_t
 	char request[CONTROL_MAX_LINE] = "{\"cmd\": ";
 	struct sockaddr_un addr;
 	size_t used = 0;
+	bool sent;
 	int fd, ret;
 
 	ret = control_address(path, &addr);
@@ -494,11 +625,8 @@ int control_request(const char *path, const char *cmd, char *const *args, size_t
 		close(fd);
 		return ret;
 	}
-	if (!write_all(fd, request, strlen(request))) {
-		ret = err_set(-EIO, "the VM at %s hung up", path);
-		close(fd);
-		return ret;
-	}
+	/* Unsent or not, an answer may be waiting: a refused peer gets one before the close. */
+	sent = write_all(fd, request, strlen(request));
 	while (used + 1 < len && memchr(reply, '\n', used) == NULL) {
 		ssize_t n = read(fd, reply + used, len - 1 - used);
 
@@ -510,6 +638,8 @@ int control_request(const char *path, const char *cmd, char *const *args, size_t
 	}
 	close(fd);
 	reply[used] = '\0';
+	if (used == 0 && !sent)
+		return err_set(-EIO, "the VM at %s hung up", path);
 	if (used == 0 || reply[used - 1] != '\n')
 		return err_set(-EIO, "the VM at %s gave no whole answer", path);
 	reply[used - 1] = '\0';

@@ -65,9 +65,13 @@ static void usage(FILE *out)
 		"                          status 0) or restart it from the image\n"
 		"      --qemu-exit-status  a guest write of V to port 0xf4 exits with (V << 1) | 1,\n"
 		"                          as QEMU's isa-debug-exit does (default: V)\n"
-		"      --control PATH      serve the control socket at PATH (see hopvm ctl)\n"
+		"      --control PATH      serve the control socket at PATH (see hopvm ctl), for\n"
+		"                          hopvm's own user only\n"
+		"      --control-group GROUP  let GROUP (a name or number) use the socket too\n"
 		"      --incoming tcp:HOST:PORT  wait there for a guest migrated by another hopvm\n"
 		"                          (same --mem and --cpus) and run it, instead of an image\n"
+		"      --incoming exec:COMMAND  the same through COMMAND's stdout and stdin (/bin/sh\n"
+		"                          -c), e.g. for ssh; --incoming fd:N through open socket N\n"
 		"      --incoming file:PATH  run the guest a migration left in PATH\n"
 		"      --max-downtime TIME  migrations from this VM pause the guest at most about\n"
 		"                          this long (default %dms)\n"
@@ -180,6 +184,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "module", required_argument, NULL, 'O' },
 		{ "on-reboot", required_argument, NULL, 'R' },
 		{ "control", required_argument, NULL, 'S' },
+		{ "control-group", required_argument, NULL, 'g' },
 		{ "incoming", required_argument, NULL, 'I' },
 		{ "max-downtime", required_argument, NULL, 'D' },
 		{ "max-bandwidth", required_argument, NULL, 'B' },
@@ -236,6 +241,11 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case 'S':
 			cfg->control_path = optarg;
+			break;
+		case 'g':
+			if (control_group_lookup(optarg, "/etc/group", &cfg->control_gid) < 0)
+				return usage_error("%s", err_msg());
+			cfg->control_group = true;
 			break;
 		case 'I': {
 			struct mig_target t;
@@ -320,6 +330,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
+	if (cfg->control_group && cfg->control_path == NULL)
+		return usage_error("%s", "run: --control-group says who may use --control's socket; "
+				   "give --control too");
 	if (files->incoming != NULL) {
 		if (files->image != NULL || optind < argc)
 			return usage_error("%s", "run: --incoming brings the guest; give no image");

@@ -456,7 +456,9 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 	if (ret < 0)
 		return ret;
 	if (vm->cfg.control_path != NULL) {
-		ret = control_start(&vm->control, vm, vm->cfg.control_path, &vm->cfg.migration);
+		ret = control_start(&vm->control, vm, vm->cfg.control_path,
+				    vm->cfg.control_group ? (long)vm->cfg.control_gid : -1,
+				    &vm->cfg.migration);
 		if (ret < 0)
 			return ret;
 	}

@@ -4,13 +4,14 @@
  * migrate-status, migrate-cancel (the README describes each with its arguments).
  *
  * One client at a time; each request line is at most CONTROL_MAX_LINE bytes.  The socket file
- * is removed when the VM ends. */
+ * is removed when the VM ends.  A migration to file:PATH creates PATH and refuses one there. */
 #ifndef HOPVM_CONTROL_H
 #define HOPVM_CONTROL_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "hopvm/migration.h"
 
@@ -22,6 +23,7 @@ struct control {
 	struct vm *vm;
 	const char *path;
 	int listen_fd;
+	long allowed_gid;	/* --control-group: may steer the VM too, or -1 */
 	pthread_t thread;
 	bool running;
 	bool paused;		/* by a "pause" request, until "resume" */
@@ -30,10 +32,20 @@ struct control {
 };
 
 /* Binds the socket (replacing a stale one nobody listens on) and starts serving; migrations
- * it starts use defaults unless the request says otherwise. */
-int control_start(struct control *ctl, struct vm *vm, const char *path,
+ * it starts use defaults unless the request says otherwise.  The socket is hopvm's user's
+ * alone (0600), or also group allowed_gid's (0660) unless that is -1; a peer of another
+ * user outside that group is answered with an error and nothing else. */
+int control_start(struct control *ctl, struct vm *vm, const char *path, long allowed_gid,
 		  const struct migration_params *defaults)
 	__attribute__((warn_unused_result));
+
+/* --control-group's group: a number, or a name looked up in group_file (/etc/group). */
+int control_group_lookup(const char *name, const char *group_file, gid_t *gid)
+	__attribute__((warn_unused_result));
+
+/* The rule control_start applies to a peer (SO_PEERCRED, SO_PEERGROUPS). */
+bool control_peer_allowed(uid_t owner, long allowed_gid, uid_t peer_uid, gid_t peer_gid,
+			  const gid_t *peer_groups, size_t nr_groups);
 void control_stop(struct control *ctl);
 
 /* Answers one request line into reply (a JSON object, no newline).  Exposed for tests. */

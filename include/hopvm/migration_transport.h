@@ -1,5 +1,6 @@
 /* Where a migration goes and how its bytes travel: target addresses (file:PATH,
- * tcp:HOST:PORT), TCP connections with timeouts, a buffered and optionally rate-limited socket
+ * tcp:HOST:PORT, exec:COMMAND, fd:N), TCP connections with timeouts, a command's stdin and
+ * stdout or an inherited socket (channel.c), a buffered and optionally rate-limited socket
  * for the stream, and the destination's short replies to the source.
  *
  * The conversation on a TCP connection (the README's "Live migration" section shows it too):
@@ -33,23 +34,47 @@
 enum mig_target_kind {
 	MIG_TARGET_FILE,
 	MIG_TARGET_TCP,
+	MIG_TARGET_EXEC,
+	MIG_TARGET_FD,
 };
 
 struct mig_target {
 	enum mig_target_kind kind;
-	char path[MIG_TARGET_PATH_MAX + 1];	/* file */
+	char path[MIG_TARGET_PATH_MAX + 1];	/* file: the path; exec: the command */
 	char host[MIG_TARGET_HOST_MAX + 1];	/* tcp: a name, IPv4 or IPv6 address ([] removed) */
 	char port[6];				/* tcp: 1..65535 */
+	int fd;					/* fd: an open socket of this process */
 };
 
-/* file:PATH or tcp:HOST:PORT (an IPv6 HOST in brackets, tcp:[::1]:4444); -EINVAL with a
- * message saying what is wrong. */
+/* file:PATH, tcp:HOST:PORT (an IPv6 HOST in brackets, tcp:[::1]:4444), exec:COMMAND or fd:N;
+ * -EINVAL with a message saying what is wrong. */
 int mig_target_parse(const char *text, struct mig_target *t) __attribute__((warn_unused_result));
+
+/* The target as the user wrote it, for messages and migrate-status. */
+void mig_target_text(const struct mig_target *t, char *buf, size_t len);
+
+/* The channels besides TCP, each one socket that carries the stream one way and the replies
+ * the other (channel.c).  exec: runs COMMAND with /bin/sh -c, its stdin and stdout both one
+ * end of a socket pair (as QEMU's exec: does, but both ways: `ssh HOST CMD` carries the
+ * conversation); *child is its pid, for mig_child_end.  fd: takes over socket N, which must
+ * be a stream socket.  Both get the I/O timeout. */
+int mig_exec_spawn(const char *command, unsigned io_timeout_ms, pid_t *child)
+	__attribute__((warn_unused_result));
+int mig_fd_socket(int fd, unsigned io_timeout_ms) __attribute__((warn_unused_result));
+/* After its socket is closed: gives the command a moment to end, then ends it (SIGTERM, then
+ * SIGKILL), and reaps it.  Returns its wait status, or -1 if it had to be killed. */
+int mig_child_end(pid_t child);
+/* Adds to err_msg() what became of the command (mig_child_end's status), unless it ended
+ * well: its exit status often says why a migration failed. */
+void mig_child_explain(int status);
 
 /* Connects within timeout_ms; the socket then times out sends and receives after
  * io_timeout_ms, so a dead peer or a cut link cannot hang a migration. */
 int mig_tcp_connect(const struct mig_target *t, unsigned timeout_ms, unsigned io_timeout_ms)
 	__attribute__((warn_unused_result));
+
+/* Send and receive timeouts on a socket (and TCP_NODELAY where it is TCP). */
+void mig_set_timeouts(int fd, unsigned io_timeout_ms);
 
 /* Listens on the target's address; returns the listening socket. */
 int mig_tcp_listen(const struct mig_target *t) __attribute__((warn_unused_result));

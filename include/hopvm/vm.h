@@ -73,6 +73,8 @@ struct vm_config {
 	int console_fd;		/* where COM1's output goes */
 	int input_fd;		/* what COM1 receives, or -1 */
 	const char *control_path;	/* the control socket, or NULL */
+	bool control_group;	/* --control-group: control_gid may steer the VM too */
+	gid_t control_gid;
 	struct migration_params migration;	/* defaults for migrations it starts */
 	struct cpu_model_spec cpu;	/* --cpu: the base model and its feature edits */
 	struct vm_disk_config disks[VM_MAX_DISKS];	/* --disk, in order: vda, vdb, ... */

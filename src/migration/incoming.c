@@ -1,6 +1,7 @@
 /* The destination's side of a migration, and the statistics' JSON form. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,19 +98,12 @@ static int incoming_stream(struct vm *vm, struct mig_sock *sock)
 	return 0;
 }
 
-static int incoming_tcp(struct vm *vm, const struct mig_target *t)
+/* The conversation over fd (taken over and closed here). */
+static int incoming_over(struct vm *vm, int fd)
 {
 	struct mig_sock sock;
-	int listen_fd = mig_tcp_listen(t), fd, ret;
+	int ret = mig_sock_init(&sock, fd);
 
-	if (listen_fd < 0)
-		return listen_fd;
-	fprintf(stderr, "hopvm: waiting for a migration on tcp:%s:%s\n", t->host, t->port);
-	fd = mig_tcp_accept(listen_fd, MIGRATION_DEFAULT_IO_TIMEOUT_MS);
-	close(listen_fd);
-	if (fd < 0)
-		return fd;
-	ret = mig_sock_init(&sock, fd);
 	if (ret < 0) {
 		close(fd);
 		return ret;
@@ -119,16 +113,56 @@ static int incoming_tcp(struct vm *vm, const struct mig_target *t)
 	return ret;
 }
 
+static int incoming_tcp(struct vm *vm, const struct mig_target *t)
+{
+	int listen_fd = mig_tcp_listen(t), fd;
+
+	if (listen_fd < 0)
+		return listen_fd;
+	fprintf(stderr, "hopvm: waiting for a migration on tcp:%s:%s\n", t->host, t->port);
+	fd = mig_tcp_accept(listen_fd, MIGRATION_DEFAULT_IO_TIMEOUT_MS);
+	close(listen_fd);
+	return fd < 0 ? fd : incoming_over(vm, fd);
+}
+
+/* The stream from a command's stdout, the replies to its stdin. */
+static int incoming_exec(struct vm *vm, const char *command)
+{
+	pid_t child;
+	int fd = mig_exec_spawn(command, MIGRATION_DEFAULT_IO_TIMEOUT_MS, &child), ret, status;
+
+	if (fd < 0)
+		return fd;
+	/* As long as it takes for the stream to begin (as accept() waits for a source); the
+	 * I/O timeout holds from there on. */
+	fprintf(stderr, "hopvm: waiting for a migration from exec:%s\n", command);
+	while (poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, -1) < 0 && errno == EINTR)
+		;
+	ret = incoming_over(vm, fd);
+	status = mig_child_end(child);
+	if (ret < 0)
+		mig_child_explain(status);
+	return ret;
+}
+
 int migration_incoming(struct vm *vm, const char *spec)
 {
 	struct mig_target t;
-	int ret = mig_target_parse(spec, &t);
+	int ret = mig_target_parse(spec, &t), fd;
 
 	if (ret < 0)
 		return ret;
-	if (t.kind == MIG_TARGET_FILE)
+	switch (t.kind) {
+	case MIG_TARGET_FILE:
 		return incoming_file(vm, t.path);
-	return incoming_tcp(vm, &t);
+	case MIG_TARGET_EXEC:
+		return incoming_exec(vm, t.path);
+	case MIG_TARGET_FD:
+		fd = mig_fd_socket(t.fd, MIGRATION_DEFAULT_IO_TIMEOUT_MS);
+		return fd < 0 ? fd : incoming_over(vm, fd);
+	default:
+		return incoming_tcp(vm, &t);
+	}
 }
 
 void migration_stats_json(const struct migration_stats *s, char *buf, size_t len)

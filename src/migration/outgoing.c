@@ -66,6 +66,7 @@ struct sender {
 	uint64_t *dirty[MEM_MAX_REGIONS];	/* pages still to send, per region */
 	bool dirty_logging, paused;
 	bool gone;				/* GO was sent: the guest may run there */
+	pid_t child;				/* exec: the command carrying the stream */
 	double send_seconds;			/* spent sending pages, for the bandwidth */
 	double last_look;			/* when the dirty log was last read */
 	uint64_t send_bytes;
@@ -219,6 +220,22 @@ static void mark_all_pages(struct sender *s)
 
 /* --- the phases ------------------------------------------------------------------------- */
 
+/* The socket to the destination: a TCP connection, a command's stdin and stdout, or fd:N. */
+static int open_channel(struct sender *s)
+{
+	const struct mig_target *t = &s->m->target;
+	unsigned io_timeout_ms = s->m->params.io_timeout_ms;
+
+	switch (t->kind) {
+	case MIG_TARGET_EXEC:
+		return mig_exec_spawn(t->path, io_timeout_ms, &s->child);
+	case MIG_TARGET_FD:
+		return mig_fd_socket(t->fd, io_timeout_ms);
+	default:
+		return mig_tcp_connect(t, MIGRATION_CONNECT_TIMEOUT_MS, io_timeout_ms);
+	}
+}
+
 static int connect_and_handshake(struct sender *s)
 {
 	struct migration *m = s->m;
@@ -226,7 +243,7 @@ static int connect_and_handshake(struct sender *s)
 	int fd, ret;
 
 	set_phase(m, MIGRATION_CONNECTING);
-	fd = mig_tcp_connect(&m->target, MIGRATION_CONNECT_TIMEOUT_MS, m->params.io_timeout_ms);
+	fd = open_channel(s);
 	if (fd < 0)
 		return fd;
 	ret = mig_sock_init(&s->sock, fd);
@@ -392,6 +409,12 @@ static void finish(struct sender *s, int ret)
 	update_stats(s);
 	if (s->sock.out != NULL)
 		mig_sock_close(&s->sock);
+	if (s->child > 0) {
+		int status = mig_child_end(s->child);
+
+		if (ret != 0)
+			mig_child_explain(status);
+	}
 	pthread_mutex_lock(&m->lock);
 	if (ret == 0) {
 		m->stats.phase = MIGRATION_COMPLETED;
@@ -464,8 +487,7 @@ int migration_start(struct migration *m, const struct mig_target *target,
 	pthread_mutex_lock(&m->lock);
 	memset(&m->stats, 0, sizeof(m->stats));
 	m->stats.phase = MIGRATION_CONNECTING;
-	snprintf(m->stats.target, sizeof(m->stats.target), "tcp:%s:%s", target->host,
-		 target->port);
+	mig_target_text(target, m->stats.target, sizeof(m->stats.target));
 	pthread_mutex_unlock(&m->lock);
 	ret = pthread_create(&m->thread, NULL, migration_thread, m);
 	if (ret != 0) {

@@ -82,10 +82,51 @@ int mig_target_parse(const char *text, struct mig_target *t)
 		strcpy(t->path, text + 5);
 		return 0;
 	}
-	return err_set(-EINVAL, "'%s' is neither file:PATH nor tcp:HOST:PORT", text);
+	if (strncmp(text, "exec:", 5) == 0) {
+		if (text[5 + strspn(text + 5, " \t")] == '\0')
+			return err_set(-EINVAL, "'%s' names no command: exec:COMMAND", text);
+		if (strlen(text + 5) > MIG_TARGET_PATH_MAX)
+			return err_set(-ENAMETOOLONG, "the command in '%.40s...' is too long", text);
+		t->kind = MIG_TARGET_EXEC;
+		strcpy(t->path, text + 5);
+		return 0;
+	}
+	if (strncmp(text, "fd:", 3) == 0) {
+		char *end;
+		long fd;
+
+		errno = 0;
+		fd = strtol(text + 3, &end, 10);
+		if (text[3] < '0' || text[3] > '9' || *end != '\0' || errno != 0 || fd > 65535)
+			return err_set(-EINVAL, "'%s' is not fd:N with N an open socket's number", text);
+		t->kind = MIG_TARGET_FD;
+		t->fd = (int)fd;
+		return 0;
+	}
+	return err_set(-EINVAL, "'%s' is none of tcp:HOST:PORT, exec:COMMAND, fd:N, file:PATH",
+		       text);
 }
 
-static void set_timeouts(int fd, unsigned io_timeout_ms)
+void mig_target_text(const struct mig_target *t, char *buf, size_t len)
+{
+	switch (t->kind) {
+	case MIG_TARGET_TCP:
+		snprintf(buf, len, strchr(t->host, ':') ? "tcp:[%s]:%s" : "tcp:%s:%s", t->host,
+			 t->port);
+		break;
+	case MIG_TARGET_EXEC:
+		snprintf(buf, len, "exec:%s", t->path);
+		break;
+	case MIG_TARGET_FD:
+		snprintf(buf, len, "fd:%d", t->fd);
+		break;
+	default:
+		snprintf(buf, len, "file:%s", t->path);
+		break;
+	}
+}
+
+void mig_set_timeouts(int fd, unsigned io_timeout_ms)
 {
 	struct timeval tv = { .tv_sec = io_timeout_ms / 1000,
 			      .tv_usec = (io_timeout_ms % 1000) * 1000 };
@@ -153,7 +194,7 @@ int mig_tcp_connect(const struct mig_target *t, unsigned timeout_ms, unsigned io
 	if (fd < 0)
 		return err_set(fd, "cannot connect to tcp:%s:%s: %s", t->host, t->port,
 			       strerror(-fd));
-	set_timeouts(fd, io_timeout_ms);
+	mig_set_timeouts(fd, io_timeout_ms);
 	return fd;
 }
 
@@ -194,7 +235,7 @@ int mig_tcp_accept(int listen_fd, unsigned io_timeout_ms)
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return err_set(-errno, "accept: %s", strerror(errno));
-	set_timeouts(fd, io_timeout_ms);
+	mig_set_timeouts(fd, io_timeout_ms);
 	return fd;
 }
 

@@ -1,5 +1,7 @@
 /* The control socket's flat JSON, and its answers to bad requests. */
 #include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "hopvm/control.h"
 #include "hopvm/error.h"
@@ -114,11 +116,11 @@ static void test_control_answers(void **state)
 			    "shutdown, quit, migrate, migrate-status, migrate-cancel)\"}");
 	control_handle(&ctl, "{\"cmd\": \"migrate\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"migrate needs a \\\"target\\\": "
-			    "tcp:HOST:PORT or file:PATH\"}");
+			    "tcp:HOST:PORT, exec:COMMAND, fd:N or file:PATH\"}");
 	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"udp:host:1\"}", reply,
 		       sizeof(reply));
-	assert_string_equal(reply, "{\"error\": \"'udp:host:1' is neither file:PATH nor "
-			    "tcp:HOST:PORT\"}");
+	assert_string_equal(reply, "{\"error\": \"'udp:host:1' is none of tcp:HOST:PORT, "
+			    "exec:COMMAND, fd:N, file:PATH\"}");
 	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"tcp:h:1\", "
 		       "\"max_downtime_ms\": -5}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"\\\"max_downtime_ms\\\" must be a whole "
@@ -143,6 +145,45 @@ static void test_control_answers(void **state)
 	assert_string_equal(reply, "{\"error\": \"the VM is not paused\"}");
 }
 
+static void test_control_who_may_steer(void **state)
+{
+	const gid_t groups[] = { 27, 100, 2001 };
+
+	(void)state;
+	assert_true(control_peer_allowed(1000, -1, 1000, 1000, NULL, 0));
+	assert_false(control_peer_allowed(1000, -1, 1001, 1000, NULL, 0));
+	assert_false(control_peer_allowed(1000, -1, 0, 0, NULL, 0));	/* root is another uid */
+	assert_true(control_peer_allowed(1000, 2001, 1001, 2001, NULL, 0));
+	assert_true(control_peer_allowed(1000, 2001, 1001, 1001, groups, 3));
+	assert_false(control_peer_allowed(1000, 2002, 1001, 1001, groups, 3));
+}
+
+static void test_control_group_names(void **state)
+{
+	char path[] = "/tmp/hopvm-test-group-XXXXXX";
+	int fd = mkstemp(path);
+	const char text[] = "root:x:0:\nkvm:x:104:alice,bob\nkvmx:x:7:\nbroken:x:\nodd:x:12z:\n";
+	gid_t gid = 0;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	assert_int_equal(control_group_lookup("kvm", path, &gid), 0);
+	assert_int_equal(gid, 104);
+	assert_int_equal(control_group_lookup("kvmx", path, &gid), 0);
+	assert_int_equal(gid, 7);
+	assert_int_equal(control_group_lookup("2001", path, &gid), 0);
+	assert_int_equal(gid, 2001);
+	assert_int_equal(control_group_lookup("kv", path, &gid), -ENOENT);
+	assert_non_null(strstr(err_msg(), "--control-group kv: no such group in /tmp/"));
+	assert_int_equal(control_group_lookup("broken", path, &gid), -ENOENT);
+	assert_int_equal(control_group_lookup("odd", path, &gid), -ENOENT);
+	unlink(path);
+	assert_int_equal(control_group_lookup("kvm", path, &gid), -ENOENT);
+	assert_non_null(strstr(err_msg(), "cannot read"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,6 +191,8 @@ int main(void)
 		cmocka_unit_test(test_refuses_what_it_does_not_know),
 		cmocka_unit_test(test_appends_escaped_strings),
 		cmocka_unit_test(test_control_answers),
+		cmocka_unit_test(test_control_who_may_steer),
+		cmocka_unit_test(test_control_group_names),
 	};
 	return cmocka_run_group_tests_name("json_control", tests, NULL, NULL);
 }

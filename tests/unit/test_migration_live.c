@@ -2,8 +2,10 @@
  * destination's replies over a real socket pair, hopvm's own dirty page bitmap, the page-by-page
  * RAM hash, SYNC sections and the status JSON. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hopvm/error.h"
@@ -43,8 +45,79 @@ static void test_parses_targets(void **state)
 	expect_target_refused("tcp:h:65536", "'65536' is not a port from 1 to 65535");
 	expect_target_refused("tcp:h:44x", "'44x' is not a port from 1 to 65535");
 	expect_target_refused("tcp:[::1:4444", "'tcp:[::1:4444' is not tcp:[IPV6]:PORT");
-	expect_target_refused("file:", "'file:' is neither file:PATH nor tcp:HOST:PORT");
-	expect_target_refused("udp:h:1", "'udp:h:1' is neither file:PATH nor tcp:HOST:PORT");
+	assert_int_equal(mig_target_parse("exec:ssh b.example nc -U /run/mig.sock", &t), 0);
+	assert_int_equal(t.kind, MIG_TARGET_EXEC);
+	assert_string_equal(t.path, "ssh b.example nc -U /run/mig.sock");
+	assert_int_equal(mig_target_parse("fd:7", &t), 0);
+	assert_int_equal(t.kind, MIG_TARGET_FD);
+	assert_int_equal(t.fd, 7);
+
+	expect_target_refused("file:", "'file:' is none of tcp:HOST:PORT, exec:COMMAND, fd:N, "
+			      "file:PATH");
+	expect_target_refused("udp:h:1", "'udp:h:1' is none of tcp:HOST:PORT, exec:COMMAND, "
+			      "fd:N, file:PATH");
+	expect_target_refused("exec: ", "'exec: ' names no command: exec:COMMAND");
+	expect_target_refused("fd:", "'fd:' is not fd:N with N an open socket's number");
+	expect_target_refused("fd:-1", "'fd:-1' is not fd:N with N an open socket's number");
+	expect_target_refused("fd:3x", "'fd:3x' is not fd:N with N an open socket's number");
+}
+
+static void test_target_texts(void **state)
+{
+	const char *texts[] = { "tcp:10.0.0.1:80", "tcp:[fe80::1]:80", "exec:cat >x",
+				"fd:3", "file:/tmp/s" };
+	struct mig_target t;
+	char buf[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		assert_int_equal(mig_target_parse(texts[i], &t), 0);
+		mig_target_text(&t, buf, sizeof(buf));
+		assert_string_equal(buf, texts[i]);
+	}
+}
+
+/* exec: runs the command with one socket as its stdin and stdout; fd: takes only sockets. */
+static void test_exec_and_fd_channels(void **state)
+{
+	char buf[16] = "";
+	pid_t child;
+	int fd, fds[2], status;
+
+	(void)state;
+	fd = mig_exec_spawn("read line; echo \"got $line\"; exit 4", 5000, &child);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "ping\n", 5), 5);
+	assert_int_equal(read(fd, buf, sizeof(buf) - 1), 9);
+	assert_string_equal(buf, "got ping\n");
+	close(fd);
+	status = mig_child_end(child);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 4);
+	err_set(-EIO, "the destination hung up");
+	mig_child_explain(status);
+	assert_string_equal(err_msg(), "the destination hung up (the exec: command exited with "
+			    "status 4)");
+
+	/* A command that never reads nor ends is stopped. */
+	fd = mig_exec_spawn("exec sleep 60", 5000, &child);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(mig_child_end(child), -1);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	assert_int_equal(mig_fd_socket(fds[0], 1000), fds[0]);
+	close(fds[0]);
+	close(fds[1]);
+	assert_true(pipe(fds) == 0);
+	assert_int_equal(mig_fd_socket(fds[0], 1000), -ENOTSOCK);
+	snprintf(buf, sizeof(buf), "%d", fds[0]);
+	assert_non_null(strstr(err_msg(), buf));
+	assert_non_null(strstr(err_msg(), " is not a socket (fd:N carries the conversation both "
+			       "ways)"));
+	close(fds[0]);
+	close(fds[1]);
+	assert_int_equal(mig_fd_socket(999, 1000), -EBADF);
+	assert_string_equal(err_msg(), "file descriptor 999 is not open");
 }
 
 static void socket_pair(struct mig_sock *a, struct mig_sock *b)
@@ -203,6 +276,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parses_targets),
+		cmocka_unit_test(test_target_texts),
+		cmocka_unit_test(test_exec_and_fd_channels),
 		cmocka_unit_test(test_replies_cross_a_socket),
 		cmocka_unit_test(test_records_hopvms_own_writes),
 		cmocka_unit_test(test_live_stream_hashes_as_it_goes),
