@@ -52,9 +52,9 @@ GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
 	-Wl,-z,max-page-size=4096
 
 # --- the product -----------------------------------------------------------------------
-LIB_SRCS := src/error.c src/size.c src/device_state.c src/memory.c src/bus.c src/kvm.c \
+LIB_SRCS := src/error.c src/threads.c src/size.c src/device_state.c src/memory.c src/bus.c src/kvm.c \
 	src/kvm_info.c src/kvm_host.c src/vm.c src/json.c src/control.c \
-	src/vcpu.c src/console.c \
+	src/vcpu.c src/console.c src/control_client.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
 	src/devices/i8042.c src/devices/rtc_cmos.c src/devices/acpi_pm.c src/devices/pc_testdev.c \
 	src/devices/fw_cfg.c src/fw_cfg_option.c \
@@ -99,7 +99,7 @@ UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf6
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
 	test_json test_migration_live test_kvm_host test_pci test_virtio test_acpi test_cpu_model \
-	test_fw_cfg test_testdev test_virtio_net
+	test_fw_cfg test_testdev test_virtio_net test_seccomp
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
@@ -115,6 +115,16 @@ FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW := $(CC) $(HOST_CFLAGS) $(HOST_LDFLAGS) $(HOPVM_LDFLAGS)
 $(shell mkdir -p $(BUILD) && (echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP)))
 
+# The x86-64 system call names, by number, for the message of a refused call (src/threads.c).
+$(BUILD)/gen/syscall_names.h:
+	@mkdir -p $(dir $@)
+	$(Q)echo '#include <asm/unistd.h>' | $(CC) -dM -E - | \
+		sed -n 's/^#define __NR_\([a-z0-9_]*\) \([0-9]*\)$$/	[\2] = "\1",/p' | \
+		{ echo 'static const char *const syscall_names[] = {'; cat; echo '};'; } >$@.tmp
+	$(Q)mv $@.tmp $@
+$(BUILD)/obj/src/threads.o: $(BUILD)/gen/syscall_names.h
+$(BUILD)/obj/src/threads.o: HOST_CFLAGS += -I$(BUILD)/gen
+
 $(BUILD)/obj/src/%.o: src/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
@@ -127,7 +137,7 @@ $(LIB): $(LIB_OBJS)
 $(HOPVM): $(BUILD)/obj/src/main.o $(LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $^ $(HOST_LDFLAGS) $(HOPVM_LDFLAGS) -o $@ 2>$@.ld; status=$$?; \
-		grep -v "getaddrinfo' in statically linked\|: in function .resolve.:" $@.ld >&2; \
+		grep -v "getaddrinfo' in statically linked\|: in function .\(mig_target_\)\{0,1\}resolve.:" $@.ld >&2; \
 		rm -f $@.ld; exit $$status
 
 $(BUILD)/obj/guests/%.o: guests/%.c $(FLAGS_STAMP)

@@ -10,6 +10,7 @@
 #include "hopvm/console.h"
 #include "hopvm/error.h"
 #include "hopvm/vm.h"
+#include "hopvm/threads.h"
 
 /* How often the input thread looks at the stop flag, and retries a full FIFO. */
 #define CONSOLE_POLL_MS 50
@@ -154,6 +155,10 @@ static void *console_input_thread(void *arg)
 	struct console_input *in = arg;
 	uint8_t buf[256];
 
+	if (thread_enter(THREAD_CONSOLE_IN, 0) < 0) {
+		vm_request_stop(in->vm, HOPVM_EXIT_ERROR, "console input: %s", err_msg());
+		return NULL;
+	}
 	while (!vm_stop_requested(in->vm)) {
 		struct pollfd p = { .fd = in->fd, .events = POLLIN };
 		ssize_t n;

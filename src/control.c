@@ -16,6 +16,7 @@
 #include "hopvm/size.h"
 #include "hopvm/vm.h"
 #include "hopvm/vm_state.h"
+#include "hopvm/threads.h"
 
 /* How often the server looks at the VM's stop flag while nobody talks to it. */
 #define CONTROL_POLL_MS 100
@@ -171,7 +172,20 @@ static void control_migrate(struct control *ctl, const struct json_object *req, 
 			migrate_to_file(ctl, target->text, t.path, reply, len);
 		return;
 	}
+	if (t.kind == MIG_TARGET_EXEC) {
+		/* hopvm ctl ran the command and sent its socket along with the request. */
+		if (ctl->passed_fd < 0) {
+			reply_error(reply, len, "exec: needs the socket to the command, which hopvm "
+				    "ctl sends along as it runs the command (hopvm itself runs no "
+				    "programs)");
+			return;
+		}
+		t.fd = ctl->passed_fd;
+		ctl->passed_fd = -1;
+	}
 	if (migration_start(&ctl->migration, &t, &params) < 0) {
+		if (t.kind == MIG_TARGET_EXEC)
+			close(t.fd);
 		reply_error(reply, len, err_msg());
 		return;
 	}
@@ -393,6 +407,37 @@ static bool control_peer_ok(const struct control *ctl, int fd, char *why, size_t
 	return false;
 }
 
+/* A read that also takes a descriptor the client sent along (the socket to an exec:
+ * command, which hopvm ctl runs); a second one replaces the first. */
+static ssize_t read_request(struct control *ctl, int fd, char *buf, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(4 * sizeof(int))];
+	} control;
+	struct iovec iov = { buf, len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+			      .msg_controllen = sizeof(control.space) };
+	ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n >= 0 && c != NULL;
+	     c = CMSG_NXTHDR(&msg, c)) {
+		size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < count; i++) {
+			int passed;
+
+			memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (ctl->passed_fd >= 0)
+				close(ctl->passed_fd);
+			ctl->passed_fd = passed;
+		}
+	}
+	return n;
+}
+
 /* Serves one client until it hangs up, sends an over-long line, or the VM stops. */
 static void control_serve_client(struct control *ctl, int fd)
 {
@@ -406,7 +451,7 @@ static void control_serve_client(struct control *ctl, int fd)
 
 		if (poll(&p, 1, CONTROL_POLL_MS) <= 0)
 			continue;
-		n = read(fd, line + used, CONTROL_MAX_LINE - used);
+		n = read_request(ctl, fd, line + used, CONTROL_MAX_LINE - used);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -440,6 +485,11 @@ static void *control_thread(void *arg)
 	bool refusal_logged = false;	/* the first refused peer is told on stderr too */
 	char why[200];
 
+	if (thread_enter(THREAD_CONTROL, 0) < 0) {
+		vm_request_stop(ctl->vm, HOPVM_EXIT_ERROR, "control socket: %s", err_msg());
+		return NULL;
+	}
+
 	while (!vm_stop_requested(ctl->vm)) {
 		struct pollfd p = { .fd = ctl->listen_fd, .events = POLLIN };
 		int fd;
@@ -451,6 +501,10 @@ static void *control_thread(void *arg)
 			continue;
 		if (control_peer_ok(ctl, fd, why, sizeof(why))) {
 			control_serve_client(ctl, fd);
+			/* One the client sent but no migration took. */
+			if (ctl->passed_fd >= 0)
+				close(ctl->passed_fd);
+			ctl->passed_fd = -1;
 		} else {
 			char reply[CONTROL_MAX_LINE];
 			struct pollfd req = { .fd = fd, .events = POLLIN };
@@ -475,7 +529,7 @@ static void *control_thread(void *arg)
 	return NULL;
 }
 
-static int control_address(const char *path, struct sockaddr_un *addr)
+int control_address(const char *path, struct sockaddr_un *addr)
 {
 	memset(addr, 0, sizeof(*addr));
 	addr->sun_family = AF_UNIX;
@@ -536,6 +590,7 @@ int control_start(struct control *ctl, struct vm *vm, const char *path, long all
 	ctl->path = path;
 	ctl->allowed_gid = allowed_gid;
 	ctl->listen_fd = -1;
+	ctl->passed_fd = -1;
 	ret = control_address(path, &addr);
 	if (ret < 0)
 		return ret;
@@ -575,73 +630,4 @@ void control_stop(struct control *ctl)
 		close(ctl->listen_fd);
 	ctl->listen_fd = -1;
 	ctl->running = false;
-}
-
-int control_request(const char *path, const char *cmd, char *const *args, size_t nargs,
-		    char *reply, size_t len)
-{
-	char request[CONTROL_MAX_LINE] = "{\"cmd\": ";
-	struct sockaddr_un addr;
-	size_t used = 0;
-	bool sent;
-	int fd, ret;
-
-	ret = control_address(path, &addr);
-	if (ret < 0)
-		return ret;
-	if (!json_append_string(request, sizeof(request) - 2, cmd))
-		return err_set(-E2BIG, "the request is too long");
-	for (size_t i = 0; i < nargs; i++) {
-		const char *eq = strchr(args[i], '=');
-		char key[JSON_MAX_TEXT], *end;
-		const char *value;
-
-		if (eq == NULL || eq == args[i] || (size_t)(eq - args[i]) >= sizeof(key))
-			return err_set(-EINVAL, "'%s' is not KEY=VALUE", args[i]);
-		memcpy(key, args[i], (size_t)(eq - args[i]));
-		key[eq - args[i]] = '\0';
-		value = eq + 1;
-		strncat(request, ", ", sizeof(request) - strlen(request) - 1);
-		if (!json_append_string(request, sizeof(request) - 2, key))
-			return err_set(-E2BIG, "the request is too long");
-		strncat(request, ": ", sizeof(request) - strlen(request) - 1);
-		(void)strtod(value, &end);
-		if ((*value != '\0' && *end == '\0') || strcmp(value, "true") == 0 ||
-		    strcmp(value, "false") == 0) {
-			if (strlen(request) + strlen(value) + 3 > sizeof(request))
-				return err_set(-E2BIG, "the request is too long");
-			strcat(request, value);
-		} else if (!json_append_string(request, sizeof(request) - 2, value)) {
-			return err_set(-E2BIG, "the request is too long");
-		}
-	}
-	strcat(request, "}\n");
-
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return err_set(-errno, "socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		ret = err_set(-errno, "cannot reach the VM at %s: %s", path, strerror(errno));
-		close(fd);
-		return ret;
-	}
-	/* Unsent or not, an answer may be waiting: a refused peer gets one before the close. */
-	sent = write_all(fd, request, strlen(request));
-	while (used + 1 < len && memchr(reply, '\n', used) == NULL) {
-		ssize_t n = read(fd, reply + used, len - 1 - used);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		used += (size_t)n;
-	}
-	close(fd);
-	reply[used] = '\0';
-	if (used == 0 && !sent)
-		return err_set(-EIO, "the VM at %s hung up", path);
-	if (used == 0 || reply[used - 1] != '\n')
-		return err_set(-EIO, "the VM at %s gave no whole answer", path);
-	reply[used - 1] = '\0';
-	return strncmp(reply, "{\"ok\": true", 11) == 0 ? 0 : -EREMOTEIO;
 }

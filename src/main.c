@@ -21,6 +21,7 @@
 #include "hopvm/size.h"
 #include "hopvm/vm.h"
 #include "hopvm/vm_state.h"
+#include "hopvm/threads.h"
 
 #define HOPVM_VERSION "0.1.0"
 #define DEFAULT_MEM_SIZE (128ULL << 20)
@@ -97,6 +98,7 @@ static void usage(FILE *out)
 		"                          does, or appending to the file PATH\n"
 		"      --hugepages         back guest RAM with hugetlbfs pages (else transparent\n"
 		"                          huge pages, as without it) and say which it got\n"
+		"      --no-seccomp        run without the system call filters (to debug)\n"
 		"  -v, --verbose           report KVM and memory set-up, and log unmapped device\n"
 		"                          accesses (each port or page once)\n"
 		"  -h, --help              print this help\n"
@@ -199,6 +201,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "fw-cfg", required_argument, NULL, 'G' },
 		{ "test-devices", no_argument, NULL, 'T' },
 		{ "virtio-console", optional_argument, NULL, 'V' },
+		{ "no-seccomp", no_argument, NULL, 'X' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -317,6 +320,9 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			break;
 		case 'Q':
 			cfg->qemu_exit_status = true;
+			break;
+		case 'X':
+			thread_seccomp_off();
 			break;
 		case 'v':
 			cfg->verbose = true;
@@ -551,6 +557,9 @@ static int cmd_ctl(int argc, char **argv)
 		return HOPVM_EXIT_ERROR;
 	}
 	printf("%s\n", reply);
+	/* What became of a failed migration's exec: command, which ran here. */
+	if (ret < 0 && err_msg()[0] != '\0')
+		fprintf(stderr, "hopvm: %s\n", err_msg());
 	return ret < 0 ? HOPVM_EXIT_ERROR : 0;
 }
 

@@ -12,6 +12,7 @@
 #include "hopvm/vcpu.h"
 #include "hopvm/vm.h"
 #include "hopvm/x86.h"
+#include "hopvm/threads.h"
 
 /* The signal that kicks a vCPU out of KVM_RUN.  Its handler does nothing: the point is that
  * KVM_RUN returns EINTR, and immediate_exit covers a signal that lands outside KVM_RUN. */
@@ -406,6 +407,11 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
 
+	if (thread_enter(THREAD_VCPU, vcpu->id) < 0) {
+		vm_request_stop(vcpu->vm, HOPVM_EXIT_ERROR, "vCPU %u: %s", vcpu->id, err_msg());
+		vcpu_thread_ended(vcpu);
+		return NULL;
+	}
 	while (vcpu_wait_while_paused(vcpu)) {
 		int ret = kvm_run(vcpu->fd);
 

@@ -20,6 +20,7 @@
 #include "hopvm/vm.h"
 #include "hopvm/vm_pci.h"
 #include "hopvm/x86.h"
+#include "hopvm/threads.h"
 
 static void com1_tx(void *ctx, uint8_t byte)
 {
@@ -473,7 +474,9 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 		}
 	}
 	/* A guest that just moved here tells the network where it is now. */
-	return info == NULL ? vm_pci_announce(vm) : 0;
+	ret = info == NULL ? vm_pci_announce(vm) : 0;
+	/* Last: a thread started after this would inherit the main thread's filter. */
+	return ret < 0 ? ret : thread_enter(THREAD_MAIN, 0);
 }
 
 /* True when no vCPU can ever run again: each is halted with interrupts off or still waits

@@ -24,6 +24,7 @@ struct control {
 	const char *path;
 	int listen_fd;
 	long allowed_gid;	/* --control-group: may steer the VM too, or -1 */
+	int passed_fd;		/* a socket the client sent along (exec:), or -1 */
 	pthread_t thread;
 	bool running;
 	bool paused;		/* by a "pause" request, until "resume" */
@@ -51,7 +52,12 @@ void control_stop(struct control *ctl);
 /* Answers one request line into reply (a JSON object, no newline).  Exposed for tests. */
 void control_handle(struct control *ctl, const char *request, char *reply, size_t len);
 
-/* The client side: sends {"cmd": cmd, key: value...} (args are "key=value"; values that are
+/* path as a unix socket address; -ENAMETOOLONG if it does not fit (both sides use it). */
+struct sockaddr_un;
+int control_address(const char *path, struct sockaddr_un *addr)
+	__attribute__((warn_unused_result));
+
+/* The client side (control_client.c): sends {"cmd": cmd, key: value...} (args are "key=value"; values that are
  * numbers or true/false go as such) and leaves the reply in reply.  0 if the VM answered
  * "ok", -EREMOTEIO if it answered an error, another -errno if it could not be asked. */
 int control_request(const char *path, const char *cmd, char *const *args, size_t nargs,

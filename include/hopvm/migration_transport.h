@@ -50,6 +50,11 @@ struct mig_target {
  * -EINVAL with a message saying what is wrong. */
 int mig_target_parse(const char *text, struct mig_target *t) __attribute__((warn_unused_result));
 
+/* For hopvm ctl: a tcp: target with a host name, as tcp:ADDRESS:PORT in out (1), or 0 for
+ * any other target (out untouched), or -EHOSTUNREACH with a message. */
+int mig_target_resolve(const char *text, char *out, size_t len)
+	__attribute__((warn_unused_result));
+
 /* The target as the user wrote it, for messages and migrate-status. */
 void mig_target_text(const struct mig_target *t, char *buf, size_t len);
 

@@ -91,6 +91,7 @@ struct virtio_pci {
 	uint64_t notify_base;		/* where the ioeventfds are, 0 if none */
 	int wake_fd;			/* pause, resume and stop reach the thread here */
 	unsigned pending;		/* queues notified while paused (bits) */
+	unsigned io_index;		/* its I/O thread is "virtio-io N" */
 	unsigned paused;		/* pauses not yet resumed: they nest */
 	bool stopping, started;
 	pthread_t thread;

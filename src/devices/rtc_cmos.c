@@ -178,6 +178,9 @@ static time_t host_now(void *ctx)
 void rtc_cmos_init(struct rtc_cmos *rtc, time_t (*now)(void *ctx), void *ctx)
 {
 	memset(rtc, 0, sizeof(*rtc));
+	/* glibc's gmtime_r reads the time zone file on its first call: that happens here, not
+	 * in a vCPU thread, whose seccomp filter lets it open no file. */
+	tzset();
 	pthread_mutex_init(&rtc->lock, NULL);
 	rtc->now = now ? now : host_now;
 	rtc->ctx = ctx;

@@ -102,15 +102,18 @@ void mig_child_explain(int status)
 {
 	char why[512];	/* err_msg()'s size */
 
+	const char *sep = err_msg()[0] != '\0' ? " (" : "", *end = sep[0] != '\0' ? ")" : "";
+
 	if (status == 0)
 		return;
 	snprintf(why, sizeof(why), "%s", err_msg());
 	if (status == -1)
-		(void)err_set(-EIO, "%s (the exec: command did not end; it was stopped)", why);
+		(void)err_set(-EIO, "%s%sthe exec: command did not end; it was stopped%s", why, sep,
+			      end);
 	else if (WIFEXITED(status))
-		(void)err_set(-EIO, "%s (the exec: command exited with status %d)", why,
-			      WEXITSTATUS(status));
+		(void)err_set(-EIO, "%s%sthe exec: command exited with status %d%s", why, sep,
+			      WEXITSTATUS(status), end);
 	else if (WIFSIGNALED(status))
-		(void)err_set(-EIO, "%s (the exec: command was killed by signal %d)", why,
-			      WTERMSIG(status));
+		(void)err_set(-EIO, "%s%sthe exec: command was killed by signal %d%s", why, sep,
+			      WTERMSIG(status), end);
 }

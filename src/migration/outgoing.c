@@ -12,6 +12,7 @@
 #include "hopvm/vm.h"
 #include "hopvm/vm_pci.h"
 #include "hopvm/vm_state.h"
+#include "hopvm/threads.h"
 #include "throttle.h"
 
 /* A data page on the wire: its entry and its bytes. */
@@ -66,7 +67,6 @@ struct sender {
 	uint64_t *dirty[MEM_MAX_REGIONS];	/* pages still to send, per region */
 	bool dirty_logging, paused;
 	bool gone;				/* GO was sent: the guest may run there */
-	pid_t child;				/* exec: the command carrying the stream */
 	double send_seconds;			/* spent sending pages, for the bandwidth */
 	double last_look;			/* when the dirty log was last read */
 	uint64_t send_bytes;
@@ -220,15 +220,22 @@ static void mark_all_pages(struct sender *s)
 
 /* --- the phases ------------------------------------------------------------------------- */
 
-/* The socket to the destination: a TCP connection, a command's stdin and stdout, or fd:N. */
+/* The socket to the destination: a TCP connection, one to the exec: command hopvm ctl
+ * runs, or fd:N. */
 static int open_channel(struct sender *s)
 {
 	const struct mig_target *t = &s->m->target;
 	unsigned io_timeout_ms = s->m->params.io_timeout_ms;
 
+	int fd;
+
 	switch (t->kind) {
 	case MIG_TARGET_EXEC:
-		return mig_exec_spawn(t->path, io_timeout_ms, &s->child);
+		/* The socket hopvm ctl passed, to the command it runs: ours to close. */
+		fd = mig_fd_socket(t->fd, io_timeout_ms);
+		if (fd < 0)
+			close(t->fd);
+		return fd;
 	case MIG_TARGET_FD:
 		return mig_fd_socket(t->fd, io_timeout_ms);
 	default:
@@ -409,12 +416,6 @@ static void finish(struct sender *s, int ret)
 	update_stats(s);
 	if (s->sock.out != NULL)
 		mig_sock_close(&s->sock);
-	if (s->child > 0) {
-		int status = mig_child_end(s->child);
-
-		if (ret != 0)
-			mig_child_explain(status);
-	}
 	pthread_mutex_lock(&m->lock);
 	if (ret == 0) {
 		m->stats.phase = MIGRATION_COMPLETED;
@@ -450,7 +451,9 @@ static void *migration_thread(void *arg)
 	int ret;
 
 	s.sock.fd = -1;
-	ret = mig_ram_hashes_init(&s.sent, &m->vm->mem);
+	ret = thread_enter(THREAD_MIGRATION, 0);
+	if (ret == 0)
+		ret = mig_ram_hashes_init(&s.sent, &m->vm->mem);
 	if (ret == 0)
 		ret = connect_and_handshake(&s);
 	if (ret == 0)

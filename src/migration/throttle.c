@@ -6,6 +6,7 @@
 #include "hopvm/error.h"
 #include "hopvm/vcpu.h"
 #include "hopvm/vm.h"
+#include "hopvm/threads.h"
 #include "throttle.h"
 
 /* Kicks every vCPU once per slice plus its sleep, so each runs about a slice and then sleeps
@@ -15,6 +16,9 @@ static void *throttle_thread(void *arg)
 	struct migration *m = arg;
 	struct vm *vm = m->vm;
 
+	/* Unfiltered it would not run: no throttle, and the rounds go on without it. */
+	if (thread_enter(THREAD_THROTTLE, 0) < 0)
+		return NULL;
 	while (__atomic_load_n(&m->throttle_running, __ATOMIC_ACQUIRE)) {
 		unsigned pct = __atomic_load_n(&vm->throttle_pct, __ATOMIC_ACQUIRE);
 		uint64_t period = VM_THROTTLE_SLICE_NS * 100 / (100 - (pct < 100 ? pct : 99));

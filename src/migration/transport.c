@@ -1,6 +1,7 @@
 /* Migration targets, TCP connections and the destination's replies. */
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -138,15 +139,43 @@ void mig_set_timeouts(int fd, unsigned io_timeout_ms)
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+/* The source connects from a filtered thread, where glibc could not load its name service
+ * modules (no file may be mapped executable): it takes addresses only, and hopvm ctl looks
+ * names up before it asks (mig_target_resolve).  The destination listens before any filter. */
 static int resolve(const struct mig_target *t, bool passive, struct addrinfo **res)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				  .ai_flags = passive ? AI_PASSIVE : 0 };
+				  .ai_flags = passive ? AI_PASSIVE : AI_NUMERICHOST };
 	int ret = getaddrinfo(t->host, t->port, &hints, res);
 
+	if (ret == EAI_NONAME && !passive)
+		return err_set(-EHOSTUNREACH, "%s is not an address: a running hopvm looks up no "
+			       "names (hopvm ctl does, before it asks)", t->host);
 	if (ret != 0)
 		return err_set(-EHOSTUNREACH, "cannot resolve %s: %s", t->host, gai_strerror(ret));
 	return 0;
+}
+
+int mig_target_resolve(const char *text, char *out, size_t len)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	char address[INET6_ADDRSTRLEN];
+	struct addrinfo *res;
+	struct mig_target t;
+	int ret;
+
+	if (mig_target_parse(text, &t) < 0 || t.kind != MIG_TARGET_TCP)
+		return 0;
+	ret = getaddrinfo(t.host, t.port, &hints, &res);
+	if (ret != 0)
+		return err_set(-EHOSTUNREACH, "cannot resolve %s: %s", t.host, gai_strerror(ret));
+	ret = getnameinfo(res->ai_addr, res->ai_addrlen, address, sizeof(address), NULL, 0,
+			  NI_NUMERICHOST);
+	freeaddrinfo(res);
+	if (ret != 0)
+		return err_set(-EHOSTUNREACH, "cannot resolve %s: %s", t.host, gai_strerror(ret));
+	snprintf(out, len, strchr(address, ':') ? "tcp:[%s]:%s" : "tcp:%s:%s", address, t.port);
+	return 1;
 }
 
 /* A non-blocking connect bounded by timeout_ms. */

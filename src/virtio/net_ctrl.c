@@ -10,6 +10,7 @@
 #include "hopvm/error.h"
 #include "hopvm/le.h"
 #include "hopvm/tap.h"
+#include "hopvm/threads.h"
 #include "net_internal.h"
 
 #define TUN_OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
@@ -132,6 +133,11 @@ static void *announcer(void *arg)
 	uint8_t buf[VIRTIO_NET_HDR_LEN + VIRTIO_NET_RARP_LEN];
 	ssize_t sent;
 
+	/* Without its filter this thread would be the one unguarded: it sends nothing then. */
+	if (thread_enter(THREAD_NET_ANNOUNCE, 0) < 0) {
+		net_log_once(net, NET_LOG_ANNOUNCE, "no announce after the move: %s", err_msg());
+		return NULL;
+	}
 	pthread_mutex_lock(&net->announce_lock);
 	for (unsigned round = 0; round < VIRTIO_NET_RARP_ROUNDS && !net->announce_stop; round++) {
 		if (round > 0) {

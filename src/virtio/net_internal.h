@@ -7,7 +7,7 @@
 
 /* Kinds of trouble said once per device (bits of net->logged). */
 enum { NET_LOG_TX_BAD = 1, NET_LOG_TX_DROP = 2, NET_LOG_RX_DROP = 4, NET_LOG_CTRL = 8,
-       NET_LOG_OFFLOAD = 16 };
+       NET_LOG_OFFLOAD = 16, NET_LOG_ANNOUNCE = 32 };
 
 void net_log_once(struct virtio_net *net, unsigned kind, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -8,6 +8,7 @@
 #include "hopvm/error.h"
 #include "hopvm/le.h"
 #include "hopvm/virtio_pci.h"
+#include "hopvm/threads.h"
 
 /* Vendor capabilities (4.1.4). */
 #define CAP_LEN 16
@@ -658,6 +659,13 @@ static void *io_thread(void *arg)
 	struct virtio_device *vd = vp->vd;
 	unsigned n = nr_queues(vp);
 
+	if (thread_enter(THREAD_VIRTIO_IO, vp->io_index) < 0) {
+		pthread_mutex_lock(&vp->lock);
+		device_broken(vp, err_msg());
+		pthread_mutex_unlock(&vp->lock);
+		return NULL;
+	}
+
 	for (;;) {
 		struct pollfd p[VIRTIO_MAX_QUEUES + 2];
 		unsigned count = n + 1;
@@ -700,7 +708,11 @@ static void *io_thread(void *arg)
 
 int virtio_pci_start(struct virtio_pci *vp)
 {
-	int ret = pthread_create(&vp->thread, NULL, io_thread, vp);
+	static unsigned next_index;
+	int ret;
+
+	vp->io_index = __atomic_fetch_add(&next_index, 1, __ATOMIC_RELAXED);
+	ret = pthread_create(&vp->thread, NULL, io_thread, vp);
 
 	if (ret != 0)
 		return err_set(-ret, "%s: cannot start its I/O thread: %s", vp->vd->ops->name,

@@ -77,6 +77,22 @@ static void test_target_texts(void **state)
 	}
 }
 
+/* hopvm ctl turns a tcp: target's host into an address (a running hopvm looks up none). */
+static void test_targets_resolved_for_the_vm(void **state)
+{
+	char out[64] = "untouched";
+
+	(void)state;
+	assert_int_equal(mig_target_resolve("tcp:127.0.0.1:4444", out, sizeof(out)), 1);
+	assert_string_equal(out, "tcp:127.0.0.1:4444");
+	assert_int_equal(mig_target_resolve("tcp:[::1]:80", out, sizeof(out)), 1);
+	assert_string_equal(out, "tcp:[::1]:80");
+	strcpy(out, "untouched");
+	assert_int_equal(mig_target_resolve("file:/tmp/snap", out, sizeof(out)), 0);
+	assert_int_equal(mig_target_resolve("exec:cat", out, sizeof(out)), 0);
+	assert_string_equal(out, "untouched");
+}
+
 /* exec: runs the command with one socket as its stdin and stdout; fd: takes only sockets. */
 static void test_exec_and_fd_channels(void **state)
 {
@@ -277,6 +293,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parses_targets),
 		cmocka_unit_test(test_target_texts),
+		cmocka_unit_test(test_targets_resolved_for_the_vm),
 		cmocka_unit_test(test_exec_and_fd_channels),
 		cmocka_unit_test(test_replies_cross_a_socket),
 		cmocka_unit_test(test_records_hopvms_own_writes),
