@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/if_tun.h>
+#include <linux/kvm.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
 #include <signal.h>
@@ -21,8 +23,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <linux/if_tun.h>
-#include <linux/kvm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
