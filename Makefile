@@ -232,13 +232,13 @@ FUZZ_SEEDER := $(FUZZ_DIR)/fuzz_migration_stream_seeds
 # The virtqueue walk and virtio-blk's requests over a guest RAM the input fills.
 FUZZ_VIRTIO_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
 	src/device_state.c src/pci/pci.c src/pci/msix.c src/virtio/queue.c src/virtio/device.c \
-	src/virtio/pci.c src/virtio/pci_state.c src/virtio/blk.c)
+	src/virtio/pci.c src/virtio/pci_state.c src/virtio/blk.c src/threads.c)
 FUZZER_VIRTIO := $(FUZZ_DIR)/fuzz_virtio
 # virtio-net's transmit, control and receive placement, with frames over a socketpair.
 FUZZ_VIRTIO_NET_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
 	src/device_state.c src/pci/pci.c src/pci/msix.c src/virtio/queue.c src/virtio/device.c \
 	src/virtio/pci.c src/virtio/pci_state.c src/virtio/net.c src/virtio/net_ctrl.c \
-	src/net/tap.c)
+	src/net/tap.c src/threads.c)
 FUZZER_VIRTIO_NET := $(FUZZ_DIR)/fuzz_virtio_net
 ifneq ($(filter fuzz,$(MAKECMDGOALS)),)
 FUZZ_FLAGS_STAMP := $(FUZZ_DIR)/.flags
@@ -258,6 +258,9 @@ fuzz-toolchain:
 		"libFuzzer's runtime is missing (Debian: libclang-rt-dev; tools/install-deps" \
 		"installs it)" >&2; exit 1; }
 
+# The device threads' code names its thread kind (src/threads.c), and so needs the names.
+$(FUZZ_DIR)/obj/src/threads.o: $(BUILD)/gen/syscall_names.h
+$(FUZZ_DIR)/obj/src/threads.o: FUZZ_CFLAGS += -I$(BUILD)/gen
 $(FUZZ_DIR)/obj/%.o: %.c $(FUZZ_FLAGS_STAMP) | fuzz-toolchain
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZCC  $<")
