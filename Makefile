@@ -288,7 +288,14 @@ $(FUZZER_VIRTIO_NET): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_virtio_net.o $(FUZZ_VIRTIO
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -pthread -o $@
 
-fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO) $(FUZZER_VIRTIO_NET)
+FUZZ_BOOT_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
+	$(filter src/boot/%,$(LIB_SRCS)) $(filter src/arch/x86/%,$(LIB_SRCS)))
+FUZZER_BOOT := $(FUZZ_DIR)/fuzz_boot_loaders
+$(FUZZER_BOOT): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_boot_loaders.o $(FUZZ_BOOT_OBJS)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -o $@
+
+fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO) $(FUZZER_VIRTIO_NET) $(FUZZER_BOOT)
 	$(Q)rm -rf $(FUZZ_DIR)/seeds && mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus \
 		$(FUZZ_DIR)/corpus-virtio $(FUZZ_DIR)/corpus-virtio-net
 	$(Q)$(FUZZ_SEEDER) $(FUZZ_DIR)/seeds
@@ -299,6 +306,9 @@ fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO) $(FUZZER_VIRTIO_NET)
 	$(Q)$(FUZZER_VIRTIO_NET) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 		-artifact_prefix=$(FUZZ_DIR)/virtio-net- $(FUZZ_DIR)/corpus-virtio-net \
 		tests/fuzz/virtio-net-seeds
+	$(Q)mkdir -p $(FUZZ_DIR)/corpus-boot
+	$(Q)$(FUZZER_BOOT) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/boot- $(FUZZ_DIR)/corpus-boot tests/fuzz/boot-seeds
 
 install: $(HOPVM)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hopvm/guests
