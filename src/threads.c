@@ -138,7 +138,7 @@ static const uint32_t migration_ioctls[] = {
 };
 static const struct seccomp_rule migration_rules[] = {
 	ALLOW_ONE_OF(ioctl, 1, migration_ioctls), ALLOW(socket), ALLOW(connect),
-	ALLOW(socketpair), ALLOW(setsockopt), ALLOW(getsockopt), ALLOW(getsockname),
+	ALLOW(setsockopt), ALLOW(getsockopt), ALLOW(getsockname),
 	ALLOW(getpeername), ALLOW(sendto), ALLOW(recvfrom), ALLOW(sendmsg), ALLOW(recvmsg),
 	ALLOW(shutdown), ALLOW(uname), ALLOW(openat), ALLOW(getuid), ALLOW(geteuid),
 	ALLOW(fdatasync), ALLOW(fsync),	/* the disks flushed before the guest moves */

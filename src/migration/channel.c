@@ -3,6 +3,7 @@
  * socket, both ways. */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,35 +74,41 @@ int mig_fd_socket(int fd, unsigned io_timeout_ms)
 	return fd;
 }
 
+/* Reaps child if it ends within ms; true then, with its status in *status. */
+static bool reaped_within(pid_t child, unsigned ms, int *status)
+{
+	for (unsigned waited = 0; waited < ms; waited += 10) {
+		struct timespec ts = { 0, 10 * 1000000L };
+		pid_t got = waitpid(child, status, WNOHANG);
+
+		if (got == child)
+			return true;
+		if (got < 0 && errno != EINTR) {
+			*status = -1;	/* not ours to wait for: nothing to tell */
+			return true;
+		}
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
 int mig_child_end(pid_t child)
 {
 	int status;
 
-	for (int waited = 0; waited < CHILD_GRACE_MS; waited += 10) {
-		struct timespec ts = { 0, 10 * 1000000L };
-		pid_t got = waitpid(child, &status, WNOHANG);
-
-		if (got == child || (got < 0 && errno != EINTR))
-			return got == child ? status : -1;
-		nanosleep(&ts, NULL);
-	}
+	if (reaped_within(child, CHILD_GRACE_MS, &status))
+		return status;
 	kill(child, SIGTERM);
-	for (int waited = 0; waited < CHILD_GRACE_MS; waited += 10) {
-		struct timespec ts = { 0, 10 * 1000000L };
-
-		if (waitpid(child, &status, WNOHANG) == child)
-			return -1;
-		nanosleep(&ts, NULL);
+	if (!reaped_within(child, CHILD_GRACE_MS, &status)) {
+		kill(child, SIGKILL);
+		(void)waitpid(child, &status, 0);
 	}
-	kill(child, SIGKILL);
-	(void)waitpid(child, &status, 0);
 	return -1;
 }
 
 void mig_child_explain(int status)
 {
 	char why[512];	/* err_msg()'s size */
-
 	const char *sep = err_msg()[0] != '\0' ? " (" : "", *end = sep[0] != '\0' ? ")" : "";
 
 	if (status == 0)

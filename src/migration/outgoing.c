@@ -226,7 +226,6 @@ static int open_channel(struct sender *s)
 {
 	const struct mig_target *t = &s->m->target;
 	unsigned io_timeout_ms = s->m->params.io_timeout_ms;
-
 	int fd;
 
 	switch (t->kind) {
