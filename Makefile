@@ -78,12 +78,13 @@ HOPVM := $(BUILD)/hopvm
 # --- guests ------------------------------------------------------------------------------
 # ELF64 guests: guests/NAME/*.{c,S} with guests/lib, entered in long mode.
 GUESTS := hello exitcode triple smp spin echo timer cpuinfo tscdeadline cpumove unmapped halt burst reset \
-	fwcfg testdev testdevstate netarp
+	fwcfg testdev testdevstate netarp hostile
 # guests/lib is an archive, so each guest links only the parts it uses.
 GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/cpu_flags.c guests/lib/exit.c guests/lib/string.c \
 	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S \
 	guests/lib/interrupts.c guests/lib/isr.S guests/lib/multiboot_info.c \
-	guests/lib/pagetable.c guests/lib/cmdline.c guests/lib/user_mode.S guests/lib/pci.c
+	guests/lib/pagetable.c guests/lib/cmdline.c guests/lib/user_mode.S guests/lib/pci.c \
+	guests/lib/virtio.c
 GUEST_LIB := $(BUILD)/obj/guests/libguest.a
 GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
@@ -209,6 +210,13 @@ unit: $(UNIT_BINS)
 check: all unit $(BOOT_TOOLS) $(GUEST_BENCH_TOOLS)
 	$(Q)BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
 
+# make check also runs the hostile guest under a hopvm built with ASan and UBSan.
+ifneq ($(SAN),1)
+check: san-hopvm
+san-hopvm:
+	$(Q)$(MAKE) --no-print-directory SAN=1 BUILD=build/san build/san/hopvm
+endif
+
 check-unit: unit
 	$(Q)BUILD=$(BUILD) HOPVM_SKIP_BOOT=1 tests/run-all $(UNIT_BINS)
 
@@ -318,7 +326,7 @@ install: $(HOPVM)
 clean:
 	rm -rf build
 
-.PHONY: all unit check check-unit bench fuzz fuzz-toolchain install clean
+.PHONY: all unit check check-unit san-hopvm bench fuzz fuzz-toolchain install clean
 .SUFFIXES:
 .SECONDARY:
 

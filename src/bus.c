@@ -112,6 +112,20 @@ int bus_write(const struct bus *bus, uint64_t addr, const uint8_t *data, unsigne
 	return r->ops->write ? r->ops->write(r->dev, addr - r->base, data, size) : -EPERM;
 }
 
+bool bus_first_refusal(const struct bus *bus, uint64_t addr, const char **device)
+{
+	size_t at = bus_upper_bound(bus, addr);
+	struct bus_range *r;
+
+	if (at == 0)
+		return false;
+	r = &bus->ranges[at - 1];
+	if (addr - r->base >= r->len)
+		return false;
+	*device = r->ops->name;
+	return !__atomic_exchange_n(&r->refusal_reported, 1, __ATOMIC_RELAXED);
+}
+
 void bus_reset(const struct bus *bus)
 {
 	for (size_t i = 0; i < bus->nr_ranges; i++)

@@ -207,6 +207,22 @@ static void vcpu_log_unmapped_mmio(struct vcpu *vcpu, uint64_t addr, bool is_wri
 	pthread_mutex_unlock(&vm->log_lock);
 }
 
+/* A device said no to an access (a wrong size, an offset it has no register at, a page flush
+ * outside RAM): the guest gets all-ones or loses its write, and the first refusal of each
+ * device is reported, with the device's own reason when it gave one. */
+static void vcpu_log_refusal(struct vcpu *vcpu, const struct bus *bus, uint64_t addr,
+			     unsigned size, bool is_write, int err)
+{
+	const char *device, *why = err_msg();
+
+	if (!bus_first_refusal(bus, addr, &device))
+		return;
+	fprintf(stderr, "hopvm: vCPU %u: %s refused a %u-byte %s at %s 0x%llx (%s%s%s); further "
+		"refusals by %s are not reported\n", vcpu->id, device, size,
+		is_write ? "write" : "read", bus == &vcpu->vm->pio_bus ? "port" : "address",
+		(unsigned long long)addr, strerror(-err), *why ? ": " : "", why, device);
+}
+
 static void vcpu_handle_io(struct vcpu *vcpu, struct kvm_run *run)
 {
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
@@ -214,11 +230,16 @@ static void vcpu_handle_io(struct vcpu *vcpu, struct kvm_run *run)
 
 	/* String I/O repeats on the same port while the data pointer moves on. */
 	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
-		int ret = is_write ? bus_write(&vcpu->vm->pio_bus, run->io.port, data, run->io.size)
-				   : bus_read(&vcpu->vm->pio_bus, run->io.port, data, run->io.size);
+		int ret;
 
+		err_clear();
+		ret = is_write ? bus_write(&vcpu->vm->pio_bus, run->io.port, data, run->io.size)
+			       : bus_read(&vcpu->vm->pio_bus, run->io.port, data, run->io.size);
 		if (ret == -ENODEV)
 			vcpu_log_unmapped_port(vcpu, run->io.port, is_write);
+		else if (ret < 0)
+			vcpu_log_refusal(vcpu, &vcpu->vm->pio_bus, run->io.port, run->io.size,
+					 is_write, ret);
 	}
 }
 
@@ -226,11 +247,16 @@ static void vcpu_handle_mmio(struct vcpu *vcpu, struct kvm_run *run)
 {
 	bool is_write = run->mmio.is_write;
 	unsigned len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : 0;
-	int ret = is_write ? bus_write(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len)
-			   : bus_read(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
+	int ret;
 
+	err_clear();
+	ret = is_write ? bus_write(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len)
+		       : bus_read(&vcpu->vm->mmio_bus, run->mmio.phys_addr, run->mmio.data, len);
 	if (ret == -ENODEV)
 		vcpu_log_unmapped_mmio(vcpu, run->mmio.phys_addr, is_write);
+	else if (ret < 0)
+		vcpu_log_refusal(vcpu, &vcpu->vm->mmio_bus, run->mmio.phys_addr, len, is_write,
+				 ret);
 }
 
 static enum vcpu_action vcpu_fatal(struct vcpu *vcpu, int status, const char *what,

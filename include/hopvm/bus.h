@@ -6,6 +6,7 @@
 #ifndef HOPVM_BUS_H
 #define HOPVM_BUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,7 @@ struct bus_range {
 	uint64_t len;
 	const struct device_ops *ops;
 	void *dev;
+	int refusal_reported;	/* set once the device's first refused access was reported */
 };
 
 struct bus {
@@ -40,6 +42,11 @@ const struct bus_range *bus_find(const struct bus *bus, uint64_t addr);
  * nothing is mapped there); a refused read fills data with all-ones. */
 int bus_read(const struct bus *bus, uint64_t addr, uint8_t *data, unsigned size);
 int bus_write(const struct bus *bus, uint64_t addr, const uint8_t *data, unsigned size);
+
+/* After an access the device at addr refused (a negative errno other than -ENODEV): true the
+ * first time only, with its name in *device, so a guest that keeps misusing a device is
+ * reported once, not once per access.  Safe from several vCPU threads at once. */
+bool bus_first_refusal(const struct bus *bus, uint64_t addr, const char **device);
 
 /* Calls every device's reset handler, in address order. */
 void bus_reset(const struct bus *bus);

@@ -166,8 +166,10 @@ static struct pci_device *addressed_device(const struct pci_bus *bus)
 	return bus->slots[CONFIG_SLOT(a)];
 }
 
-/* Offset 0-3 is the address register, which only dword accesses reach; 4-7 the data window
- * onto the addressed dword (the bus refuses an access that runs past it). */
+/* Offset 0-3 is the address register, which only dword accesses reach: a narrower one reads
+ * all-ones and writes nothing, as on QEMU's i440FX (Linux's type-1 probe writes a byte to
+ * 0xcfb, and is no misuse); 4-7 the data window onto the addressed dword (the bus refuses an
+ * access that runs past it). */
 static int pci_config_port_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)
 {
 	struct pci_bus *bus = opaque;
@@ -176,8 +178,9 @@ static int pci_config_port_read(void *opaque, uint64_t offset, uint8_t *data, un
 
 	if (offset < 4) {
 		if (offset != 0 || size != 4)
-			return -EINVAL;
-		le32_put(data, bus->config_address);
+			memset(data, 0xff, size);
+		else
+			le32_put(data, bus->config_address);
 		return 0;
 	}
 	pthread_mutex_lock(&bus->lock);
@@ -206,11 +209,8 @@ static int pci_config_port_write(void *opaque, uint64_t offset, const uint8_t *d
 		v |= (uint32_t)data[i] << (8 * i);
 	pthread_mutex_lock(&bus->lock);
 	if (offset < 4) {
-		if (offset != 0 || size != 4) {
-			pthread_mutex_unlock(&bus->lock);
-			return -EINVAL;
-		}
-		bus->config_address = v & ~0x7f000003U;	/* reserved bits read as zero */
+		if (offset == 0 && size == 4)
+			bus->config_address = v & ~0x7f000003U;	/* reserved bits read as zero */
 		pthread_mutex_unlock(&bus->lock);
 		return 0;
 	}

@@ -139,8 +139,8 @@ int virtq_pop(struct virtq *q, struct virtq_chain *c)
 		/* A chain, indirect tables included, holds at most size descriptors: more means a
 		 * loop. */
 		if (count++ >= q->size)
-			return broken(q, "chain head %u is longer than the queue size %u (a loop)",
-				      c->head, q->size);
+			return broken(q, "chain head %u%s is longer than the queue size %u (a loop)",
+				      c->head, in_indirect ? "'s indirect table" : "", q->size);
 		memcpy(d, table + (size_t)DESC_SIZE * idx, DESC_SIZE);
 		addr = le64_get(d);
 		len = le32_get(d + 8);

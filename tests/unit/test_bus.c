@@ -91,6 +91,29 @@ static void test_unmapped_and_refused_accesses(void **state)
 	bus_free(&bus);
 }
 
+/* Each device's first refusal is reported, later ones and other devices' are told apart. */
+static void test_first_refusal_once_per_device(void **state)
+{
+	struct fake_dev a = { 0 }, b = { 0 };
+	const char *name = NULL;
+	struct bus bus;
+
+	(void)state;
+	bus_init(&bus, "pio");
+	assert_int_equal(bus_register(&bus, 0x3f8, 8, &fake_ops, &a), 0);
+	assert_int_equal(bus_register(&bus, 0x60, 5, &write_only_ops, &b), 0);
+	assert_false(bus_first_refusal(&bus, 0x100, &name));	/* nothing there */
+	assert_null(name);
+	assert_true(bus_first_refusal(&bus, 0x3fa, &name));
+	assert_string_equal(name, "fake");
+	assert_false(bus_first_refusal(&bus, 0x3f8, &name));
+	assert_false(bus_first_refusal(&bus, 0x3ff, &name));
+	assert_true(bus_first_refusal(&bus, 0x64, &name));
+	assert_string_equal(name, "write-only");
+	assert_false(bus_first_refusal(&bus, 0x60, &name));
+	bus_free(&bus);
+}
+
 static void test_registration_refuses_overlaps(void **state)
 {
 	struct fake_dev a = { 0 };
@@ -121,6 +144,7 @@ int main(void)
 		cmocka_unit_test(test_dispatch_uses_offsets),
 		cmocka_unit_test(test_unmapped_and_refused_accesses),
 		cmocka_unit_test(test_registration_refuses_overlaps),
+		cmocka_unit_test(test_first_refusal_once_per_device),
 	};
 	return cmocka_run_group_tests_name("bus", tests, NULL, NULL);
 }
