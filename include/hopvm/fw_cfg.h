@@ -13,7 +13,8 @@
  *
  * Items are fixed once the device is set up (fw_cfg_init(), then fw_cfg_add_file()); every
  * item is read-only, so a DMA write comes back with the ERROR bit, as QEMU does for read-only
- * items.  The state that changes, and migrates, is the selector, its offset and the DMA
+ * items.  A transfer that fails (a write, a buffer or request outside RAM) also makes the
+ * port write that started it return -EPERM or -EFAULT with a message, for hopvm to report.  The state that changes, and migrates, is the selector, its offset and the DMA
  * address's high half.  A mutex makes the device safe from several vCPU threads. */
 #ifndef HOPVM_FW_CFG_H
 #define HOPVM_FW_CFG_H

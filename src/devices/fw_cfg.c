@@ -237,8 +237,9 @@ static void put_control(struct fw_cfg *fw, uint64_t gpa, uint32_t control)
 }
 
 /* One FWCfgDmaAccess at gpa.  Whatever the guest put there, the outcome lands in its
- * control field: 0 when done, the ERROR bit when a buffer left RAM or asked for a write. */
-static void dma_transfer(struct fw_cfg *fw, uint64_t gpa)
+ * control field: 0 when done, the ERROR bit when a buffer left RAM or asked for a write.  A
+ * failed transfer also returns -EFAULT or -EPERM with a message, for hopvm to report. */
+static int dma_transfer(struct fw_cfg *fw, uint64_t gpa)
 {
 	const uint8_t *access = guest_mem_ptr(fw->mem, gpa, FW_CFG_DMA_ACCESS_SIZE);
 	uint32_t control, length, result = 0;
@@ -247,7 +248,8 @@ static void dma_transfer(struct fw_cfg *fw, uint64_t gpa)
 
 	if (access == NULL) {
 		put_control(fw, gpa, FW_CFG_DMA_CTL_ERROR);
-		return;
+		return err_set(-EFAULT, "fw-cfg: a DMA request at 0x%llx is not wholly in guest RAM",
+			       (unsigned long long)gpa);
 	}
 	control = be32_get(access);
 	length = be32_get(access + 4);
@@ -279,10 +281,18 @@ static void dma_transfer(struct fw_cfg *fw, uint64_t gpa)
 			}
 			fw->offset += n;
 		}
-		addr += n;
-		length -= n;
+		if (result == 0) {
+			addr += n;
+			length -= n;
+		}
 	}
 	put_control(fw, gpa, result);
+	if (result == 0)
+		return 0;
+	if (!(control & FW_CFG_DMA_CTL_READ))
+		return err_set(-EPERM, "fw-cfg: a DMA write, and every item is read-only");
+	return err_set(-EFAULT, "fw-cfg: a DMA read of %u bytes into 0x%llx leaves guest RAM",
+		       length, (unsigned long long)addr);
 }
 
 int fw_cfg_read(void *dev, uint64_t offset, uint8_t *data, unsigned size)
@@ -318,9 +328,12 @@ int fw_cfg_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size)
 		fw->dma_addr = (uint64_t)be32_get(data) << 32;
 	} else if (size == 4 && offset == FW_CFG_DMA_OFFSET + 4) {
 		uint64_t gpa = fw->dma_addr | be32_get(data);
+		int ret;
 
 		fw->dma_addr = 0;
-		dma_transfer(fw, gpa);
+		ret = dma_transfer(fw, gpa);
+		pthread_mutex_unlock(&fw->lock);
+		return ret;
 	} else {
 		pthread_mutex_unlock(&fw->lock);
 		return -EINVAL;

@@ -233,17 +233,26 @@ static void test_file_directory(void **state)
 }
 
 /* Writes a FWCfgDmaAccess at ACCESS_GPA and starts it with the low half alone, as a guest
- * with 32-bit addresses does; returns the control field the device left. */
+ * with 32-bit addresses does; returns the control field the device left.  A failed transfer
+ * is also a refused write (-EFAULT, or -EPERM for a DMA write), with a message. */
 static uint32_t dma(struct rig *r, uint32_t control, uint32_t length, uint64_t addr)
 {
 	uint8_t *a = r->ram + ACCESS_GPA, low[4];
+	int ret;
 
 	put_be32(a, control);
 	put_be32(a + 4, length);
 	put_be32(a + 8, (uint32_t)(addr >> 32));
 	put_be32(a + 12, (uint32_t)addr);
 	put_be32(low, (uint32_t)ACCESS_GPA);
-	assert_int_equal(fw_cfg_write(&r->fw, FW_CFG_DMA_OFFSET + 4, low, 4), 0);
+	err_clear();
+	ret = fw_cfg_write(&r->fw, FW_CFG_DMA_OFFSET + 4, low, 4);
+	if (be32(a) == 0) {
+		assert_int_equal(ret, 0);
+	} else {
+		assert_int_equal(ret, (control & FW_CFG_DMA_CTL_READ) ? -EFAULT : -EPERM);
+		assert_non_null(strstr(err_msg(), "fw-cfg: a DMA "));
+	}
 	return be32(a);
 }
 
@@ -315,13 +324,15 @@ static void test_dma(void **state)
 	assert_int_equal(fw_cfg_write(&r.fw, FW_CFG_DMA_OFFSET, word, 4), 0);
 	assert_int_equal(r.fw.dma_addr, 0x10ULL << 32);
 	put_be32(word, 0);
-	assert_int_equal(fw_cfg_write(&r.fw, FW_CFG_DMA_OFFSET + 4, word, 4), 0);
+	assert_int_equal(fw_cfg_write(&r.fw, FW_CFG_DMA_OFFSET + 4, word, 4), -EFAULT);
+	assert_string_equal(err_msg(), "fw-cfg: a DMA request at 0x1000000000 is not wholly in "
+			    "guest RAM");
 	assert_int_equal(r.fw.dma_addr, 0);
 	put_be32(word, RAM_SIZE - 8);
-	assert_int_equal(fw_cfg_write(&r.fw, FW_CFG_DMA_OFFSET + 4, word, 4), 0);
+	assert_int_equal(fw_cfg_write(&r.fw, FW_CFG_DMA_OFFSET + 4, word, 4), -EFAULT);
 	assert_int_equal(be32(r.ram + RAM_SIZE - 8), FW_CFG_DMA_CTL_ERROR);
 	put_be32(word, RAM_SIZE - 2);
-	assert_int_equal(fw_cfg_write(&r.fw, FW_CFG_DMA_OFFSET + 4, word, 4), 0);
+	assert_int_equal(fw_cfg_write(&r.fw, FW_CFG_DMA_OFFSET + 4, word, 4), -EFAULT);
 
 	/* The high half, then the low half: a 64-bit address, here 0 + ACCESS_GPA. */
 	put_be32(word, 0);
