@@ -36,10 +36,11 @@ static void usage(FILE *out)
 		"                                   (the ACPI power button), quit,\n"
 		"                                   migrate target=tcp:HOST:PORT, migrate-status,\n"
 		"                                   migrate-cancel (see the README)\n"
-		"       hopvm info [--kind]         what this host's KVM offers hopvm, the CPU\n"
-		"                                   features --cpu can give (--kind: one\n"
+		"       hopvm info [--kind|--seccomp]  what this host's KVM offers hopvm, the\n"
+		"                                   CPU features --cpu can give (--kind: one\n"
 		"                                   word: vmx-ept, vmx-shadow, svm-npt, svm-shadow,\n"
-		"                                   pvm, unknown or none)\n"
+		"                                   pvm, unknown or none; --seccomp: the system\n"
+		"                                   calls each kind of hopvm thread may make)\n"
 		"       hopvm version               print the version\n"
 		"       hopvm help                  print this help\n"
 		"\n"
@@ -605,18 +606,43 @@ static int print_cpu_features(int kvm_fd, const struct kvm_info *info)
 	return 0;
 }
 
+/* Each kind of thread's filter, as its threads get it. */
+static int print_seccomp_tables(void)
+{
+	char names[4096], title[96];
+
+	printf("System calls each kind of hopvm thread may make (NAME[N]: only N values of the "
+	       "argument\nthat matters, such as ioctl requests; [no-exec]: never PROT_EXEC); "
+	       "any other ends hopvm.\n");
+	for (unsigned k = 0; k < THREAD_KINDS; k++) {
+		unsigned n = seccomp_describe(k, names, sizeof(names));
+
+		if (k == THREAD_MAIN)
+			snprintf(title, sizeof(title), "the main thread: %u", n);
+		else
+			snprintf(title, sizeof(title), "%s threads: %u", thread_kind_name(k), n);
+		print_wrapped(title, names);
+	}
+	return 0;
+}
+
 static int cmd_info(int argc, char **argv)
 {
 	bool kind_only = argc > 1 && strcmp(argv[1], "--kind") == 0;
+	bool seccomp_only = argc > 1 && strcmp(argv[1], "--seccomp") == 0;
 	struct kvm_host host;
 	struct kvm_info info;
 	char text[512];
 	int fd, ret;
 
-	if (argc > 1 && !kind_only)
-		return usage_error("info: '%s' is not an option (only --kind)", argv[1]);
+	if (argc > 1 && !kind_only && !seccomp_only)
+		return usage_error("info: '%s' is not an option (only --kind or --seccomp)",
+				   argv[1]);
 	if (argc > 2)
-		return usage_error("info: '%s' given besides --kind", argv[2]);
+		return usage_error(kind_only ? "info: '%s' given besides --kind"
+					     : "info: '%s' given besides --seccomp", argv[2]);
+	if (seccomp_only)
+		return print_seccomp_tables();
 	kvm_info_read_host(&host);
 	if (kind_only) {
 		printf("%s\n", kvm_host_kind_name(host.kind));

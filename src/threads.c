@@ -290,6 +290,39 @@ int seccomp_build(enum thread_kind kind, struct sock_filter *prog, size_t max)
 	return (int)b.len;
 }
 
+unsigned seccomp_describe(enum thread_kind kind, char *buf, size_t len)
+{
+	const struct seccomp_table *t = &seccomp_tables[kind];
+	unsigned count = 0;
+	size_t used = 0;
+
+	if (len > 0)
+		buf[0] = '\0';
+	for (unsigned set = 0; set < SECCOMP_MAX_SETS && t->sets[set] != NULL; set++)
+		for (const struct seccomp_rule *r = t->sets[set]; r->nr >= 0; r++) {
+			const char *name = syscall_name((unsigned)r->nr);
+			int n;
+
+			if (rule_before(t, set, r))
+				continue;
+			if (r->check == SECCOMP_ARG_ONE_OF)
+				n = snprintf(buf + used, len - used, "%s%s[%u]", count ? " " : "", name,
+					     r->nr_values);
+			else if (r->check == SECCOMP_ARG_BITS_CLEAR && r->bits == PROT_EXEC)
+				n = snprintf(buf + used, len - used, "%s%s[no-exec]", count ? " " : "",
+					     name);
+			else if (r->check == SECCOMP_ARG_BITS_CLEAR)
+				n = snprintf(buf + used, len - used, "%s%s[~0x%x]", count ? " " : "",
+					     name, r->bits);
+			else
+				n = snprintf(buf + used, len - used, "%s%s", count ? " " : "", name);
+			count++;
+			if (n > 0)
+				used = used + (size_t)n < len ? used + (size_t)n : (len ? len - 1 : 0);
+		}
+	return count;
+}
+
 /* --- refusing ----------------------------------------------------------------------- */
 
 static void append(char *buf, size_t *len, size_t max, const char *s)

@@ -59,6 +59,10 @@ extern const struct seccomp_table seccomp_tables[THREAD_KINDS];
 int seccomp_build(enum thread_kind kind, struct sock_filter *prog, size_t max)
 	__attribute__((warn_unused_result));
 const char *thread_kind_name(enum thread_kind kind);
+/* What kind's filter allows, as the filter decides it: the calls' names separated by spaces,
+ * each with its argument check ("ioctl[24]": 24 values of the argument that matters allowed;
+ * "mmap[no-exec]": never PROT_EXEC), in buf (truncated to len); returns how many calls. */
+unsigned seccomp_describe(enum thread_kind kind, char *buf, size_t len);
 /* x86-64 system call nr's name, or "unknown". */
 const char *syscall_name(unsigned nr);
 

@@ -164,6 +164,45 @@ static void test_foreign_calls(void **state)
 	assert_string_equal(thread_kind_name(THREAD_VCPU), "vcpu");
 }
 
+static unsigned words(const char *s)
+{
+	unsigned n = 0;
+
+	for (bool in_word = false; *s != '\0'; s++) {
+		n += !in_word && *s != ' ';
+		in_word = *s != ' ';
+	}
+	return n;
+}
+
+/* hopvm info --seccomp: each kind's calls as its filter decides them, once each. */
+static void test_description(void **state)
+{
+	char buf[4096], small[16];
+	unsigned n;
+
+	(void)state;
+	for (unsigned k = 0; k < THREAD_KINDS; k++) {
+		n = seccomp_describe(k, buf, sizeof(buf));
+		assert_int_equal(words(buf), n);
+		assert_null(strstr(buf, "execve"));
+		assert_non_null(strstr(buf, "mmap[no-exec] mprotect[no-exec]"));
+	}
+	n = seccomp_describe(THREAD_VCPU, buf, sizeof(buf));
+	assert_non_null(strstr(buf, " ioctl[24] "));
+	assert_null(strstr(buf, "openat"));
+	assert_int_equal(n, 39);
+	/* The main thread's ioctl is unrestricted, and fsync (in three of its sets) is listed
+	 * once. */
+	seccomp_describe(THREAD_MAIN, buf, sizeof(buf));
+	assert_non_null(strstr(buf, " ioctl "));
+	assert_null(strstr(buf, "ioctl["));
+	assert_null(strstr(strstr(buf, " fsync") + 1, " fsync"));
+	/* Cut to the buffer, still a string. */
+	assert_int_equal(seccomp_describe(THREAD_VCPU, small, sizeof(small)), 39);
+	assert_int_equal(strlen(small), sizeof(small) - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +212,7 @@ int main(void)
 		cmocka_unit_test(test_vcpu_threads),
 		cmocka_unit_test(test_other_threads),
 		cmocka_unit_test(test_foreign_calls),
+		cmocka_unit_test(test_description),
 	};
 	return cmocka_run_group_tests_name("seccomp", tests, NULL, NULL);
 }
