@@ -3,8 +3,9 @@
 #   make check        unit tests, then boot tests (through tools/kvm-sandbox without /dev/kvm)
 #   make SAN=1 check  the same with AddressSanitizer + UndefinedBehaviorSanitizer (in build/san)
 #   make fuzz         under libFuzzer for FUZZ_SECONDS each (default 60): the migration stream
-#                     reader, the virtqueue walk with virtio-blk's requests, then virtio-net's
-#                     transmit, control and receive paths
+#                     reader, the virtqueue walk with virtio-blk's requests, virtio-net's
+#                     transmit, control and receive paths, the image loaders, the control
+#                     socket's request lines and the device state loaders
 #   make install PREFIX=/usr/local DESTDIR=
 #   V=1               show the full commands
 
@@ -221,7 +222,8 @@ check-unit: unit
 	$(Q)BUILD=$(BUILD) HOPVM_SKIP_BOOT=1 tests/run-all $(UNIT_BINS)
 
 # --- fuzzing: make fuzz [FUZZ_SECONDS=60] ------------------------------------------------
-# The migration stream reader under libFuzzer with ASan and UBSan for FUZZ_SECONDS, starting
+# Each harness under libFuzzer with ASan and UBSan for FUZZ_SECONDS.  The migration stream
+# reader's starts
 # from valid streams that a generator (the harness built with HOPVM_FUZZ_SEEDS) writes into
 # $(BUILD)/fuzz/seeds; what libFuzzer finds goes to $(BUILD)/fuzz/corpus, crashes to
 # $(BUILD)/fuzz/crash-*.  Its objects live under $(BUILD)/fuzz, so its flags never mix with the
@@ -303,7 +305,37 @@ $(FUZZER_BOOT): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_boot_loaders.o $(FUZZ_BOOT_OBJS)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -o $@
 
-fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO) $(FUZZER_VIRTIO_NET) $(FUZZER_BOOT)
+# The control socket's request lines: the flat JSON parser, migration targets, rates.
+FUZZ_JSON_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/json.c src/size.c \
+	src/migration/transport.c)
+FUZZER_JSON := $(FUZZ_DIR)/fuzz_control_json
+$(FUZZER_JSON): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_control_json.o $(FUZZ_JSON_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -lm -o $@
+
+# The device state loaders, each device built as hopvm builds it; the seeds are each device's
+# state after a little use, written by the harness built with HOPVM_FUZZ_SEEDS.
+FUZZ_STATE_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
+	src/device_state.c src/devices/uart_16550.c src/devices/i8042.c src/devices/rtc_cmos.c \
+	src/devices/acpi_pm.c src/devices/fw_cfg.c src/devices/pc_testdev.c src/arch/x86/e820.c \
+	src/pci/pci.c src/pci/msix.c src/pci/testdev.c src/virtio/queue.c src/virtio/device.c \
+	src/virtio/pci.c src/virtio/pci_state.c src/virtio/rng.c src/threads.c)
+FUZZER_STATE := $(FUZZ_DIR)/fuzz_device_state
+FUZZ_STATE_SEEDER := $(FUZZ_DIR)/fuzz_device_state_seeds
+$(FUZZ_DIR)/obj/seeds/fuzz_device_state.o: tests/fuzz/fuzz_device_state.c \
+		$(FUZZ_FLAGS_STAMP) | fuzz-toolchain
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $< (seed generator)")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DHOPVM_FUZZ_SEEDS -c $< -o $@
+$(FUZZER_STATE): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_device_state.o $(FUZZ_STATE_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -pthread -o $@
+$(FUZZ_STATE_SEEDER): $(FUZZ_DIR)/obj/seeds/fuzz_device_state.o $(FUZZ_STATE_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $^ $(FUZZ_SAN) -pthread -o $@
+
+fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO) $(FUZZER_VIRTIO_NET) $(FUZZER_BOOT) \
+		$(FUZZER_JSON) $(FUZZER_STATE) $(FUZZ_STATE_SEEDER)
 	$(Q)rm -rf $(FUZZ_DIR)/seeds && mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus \
 		$(FUZZ_DIR)/corpus-virtio $(FUZZ_DIR)/corpus-virtio-net
 	$(Q)$(FUZZ_SEEDER) $(FUZZ_DIR)/seeds
@@ -317,6 +349,13 @@ fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO) $(FUZZER_VIRTIO_NET) $(FUZZER_BO
 	$(Q)mkdir -p $(FUZZ_DIR)/corpus-boot
 	$(Q)$(FUZZER_BOOT) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 		-artifact_prefix=$(FUZZ_DIR)/boot- $(FUZZ_DIR)/corpus-boot tests/fuzz/boot-seeds
+	$(Q)mkdir -p $(FUZZ_DIR)/corpus-json
+	$(Q)$(FUZZER_JSON) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/json- $(FUZZ_DIR)/corpus-json tests/fuzz/json-seeds
+	$(Q)rm -rf $(FUZZ_DIR)/state-seeds && mkdir -p $(FUZZ_DIR)/state-seeds $(FUZZ_DIR)/corpus-state
+	$(Q)$(FUZZ_STATE_SEEDER) $(FUZZ_DIR)/state-seeds
+	$(Q)$(FUZZER_STATE) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/state- $(FUZZ_DIR)/corpus-state $(FUZZ_DIR)/state-seeds
 
 install: $(HOPVM)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hopvm/guests

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,11 @@ static int parse_port(const char *text, struct mig_target *t)
 
 static int parse_tcp(const char *spec, struct mig_target *t)
 {
-	const char *colon;
+	const char *text = spec, *colon;
+	bool bracketed = spec[0] == '[';
 	size_t host_len;
 
-	if (spec[0] == '[') {
+	if (bracketed) {
 		const char *close = strchr(spec, ']');
 
 		if (close == NULL || close[1] != ':')
@@ -67,6 +69,11 @@ static int parse_tcp(const char *spec, struct mig_target *t)
 			       MIG_TARGET_HOST_MAX);
 	memcpy(t->host, spec, host_len);
 	t->host[host_len] = '\0';
+	/* Colons only inside brackets, brackets only around the host: what migrate-status
+	 * prints back must read as the same target. */
+	if (strpbrk(t->host, bracketed ? "[]" : "[]:") != NULL)
+		return err_set(-EINVAL, "'tcp:%s': a host has no brackets or colons, an IPv6 "
+			       "address goes in brackets: tcp:[IPV6]:PORT", text);
 	t->kind = MIG_TARGET_TCP;
 	return parse_port(colon + 1, t);
 }

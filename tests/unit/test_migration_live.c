@@ -56,6 +56,14 @@ static void test_parses_targets(void **state)
 			      "file:PATH");
 	expect_target_refused("udp:h:1", "'udp:h:1' is none of tcp:HOST:PORT, exec:COMMAND, "
 			      "fd:N, file:PATH");
+	/* Found by make fuzz: a bracket or a colon outside brackets made a host that printed
+	 * back as a target the parser refused. */
+	expect_target_refused("tcp::]:80", "'tcp::]:80': a host has no brackets or colons, "
+			      "an IPv6 address goes in brackets: tcp:[IPV6]:PORT");
+	expect_target_refused("tcp:fe80::1:80", "'tcp:fe80::1:80': a host has no brackets or "
+			      "colons, an IPv6 address goes in brackets: tcp:[IPV6]:PORT");
+	expect_target_refused("tcp:[[::1]:80", "'tcp:[[::1]:80': a host has no brackets or "
+			      "colons, an IPv6 address goes in brackets: tcp:[IPV6]:PORT");
 	expect_target_refused("exec: ", "'exec: ' names no command: exec:COMMAND");
 	expect_target_refused("fd:", "'fd:' is not fd:N with N an open socket's number");
 	expect_target_refused("fd:-1", "'fd:-1' is not fd:N with N an open socket's number");
