@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hopvm/device_state.h"
@@ -357,6 +358,18 @@ static struct pci_device *bar_holding(struct pci_bus *bus, uint64_t addr, unsign
 	return found;
 }
 
+/* A BAR's refusal names the device behind the window, for the one report hopvm makes. */
+static int bar_refused(const struct pci_device *dev, unsigned bar, uint64_t offset, int ret)
+{
+	char why[256];
+
+	if (ret >= 0 || ret == -ENODEV)
+		return ret;
+	snprintf(why, sizeof(why), "%s", err_msg());	/* err_set() writes over it */
+	return err_set(ret, "%s, BAR %u offset 0x%llx%s%s", dev->name, bar,
+		       (unsigned long long)offset, why[0] ? ": " : "", why);
+}
+
 /* An access in one of the windows, given to the BAR that holds it (io: the port window). */
 static int window_read(struct pci_bus *bus, uint64_t addr, bool io, uint8_t *data,
 		       unsigned size)
@@ -367,7 +380,8 @@ static int window_read(struct pci_bus *bus, uint64_t addr, bool io, uint8_t *dat
 
 	if (dev == NULL || dev->ops == NULL || dev->ops->bar_read == NULL)
 		return -ENODEV;
-	return dev->ops->bar_read(dev, bar, bar_offset, data, size);
+	return bar_refused(dev, bar, bar_offset,
+			   dev->ops->bar_read(dev, bar, bar_offset, data, size));
 }
 
 static int window_write(struct pci_bus *bus, uint64_t addr, bool io, const uint8_t *data,
@@ -379,7 +393,8 @@ static int window_write(struct pci_bus *bus, uint64_t addr, bool io, const uint8
 
 	if (dev == NULL || dev->ops == NULL || dev->ops->bar_write == NULL)
 		return -ENODEV;
-	return dev->ops->bar_write(dev, bar, bar_offset, data, size);
+	return bar_refused(dev, bar, bar_offset,
+			   dev->ops->bar_write(dev, bar, bar_offset, data, size));
 }
 
 static int pci_mmio_window_read(void *opaque, uint64_t offset, uint8_t *data, unsigned size)

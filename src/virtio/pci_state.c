@@ -2,6 +2,7 @@
  * itself travels with the PCI bus).  A load trusts nothing: each field is checked against
  * what this device could have been in, and the rings are checked again as on enable. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "hopvm/error.h"
@@ -84,8 +85,12 @@ int virtio_pci_load(struct virtio_pci *vp, struct state_buf *s)
 		if (!vector_ok(vp, vectors[q]) || (word >> 48) || (word & 0xfffe) ||
 		    (idx >> 48))
 			return err_set(-EINVAL, "%s: queue %u's saved state is malformed", name, q);
-		if ((word & 1) && virtq_enable(vq) < 0)
-			return err_set(-EINVAL, "%s: saved queue %u: %s", name, q, err_msg());
+		if ((word & 1) && virtq_enable(vq) < 0) {
+			char why[200];
+
+			snprintf(why, sizeof(why), "%s", err_msg());	/* err_set() reuses it */
+			return err_set(-EINVAL, "%s: saved queue %u: %s", name, q, why);
+		}
 	}
 	state_get_bytes(s, config, vd->config_len);
 	if (s->short_buf)

@@ -176,6 +176,44 @@ static void test_bars_placed_in_the_window(void **state)
 	assert_int_equal(pci_bus_free_slot(&pci), 1);
 }
 
+static int refusing_read(struct pci_device *dev, unsigned n, uint64_t offset, uint8_t *data,
+			 unsigned size)
+{
+	(void)dev, (void)n, (void)offset, (void)data, (void)size;
+	return err_set(-EINVAL, "no register there");
+}
+
+static int refusing_write(struct pci_device *dev, unsigned n, uint64_t offset,
+			  const uint8_t *data, unsigned size)
+{
+	(void)dev, (void)n, (void)offset, (void)data, (void)size;
+	return -EINVAL;
+}
+
+/* A BAR's refusal, seen through the window, names the device behind it. */
+static void test_window_refusals_name_the_device(void **state)
+{
+	static const struct pci_device_ops refusing = { .bar_read = refusing_read,
+							.bar_write = refusing_write };
+	uint8_t b[4] = { 0 };
+
+	(void)state;
+	disk.ops = &refusing;
+	select_reg(3, 0, PCI_COMMAND);
+	data_write(0, 2, PCI_COMMAND_MEMORY);
+	err_clear();
+	assert_int_equal(pci_mmio_window_ops.read(&pci, 0x10, b, 4), -EINVAL);
+	assert_string_equal(err_msg(), "disk, BAR 0 offset 0x10: no register there");
+	err_clear();
+	assert_int_equal(pci_mmio_window_ops.write(&pci, 0x3, b, 1), -EINVAL);
+	assert_string_equal(err_msg(), "disk, BAR 0 offset 0x3");
+	/* Past the BAR nothing answers, and nothing is said. */
+	err_clear();
+	assert_int_equal(pci_mmio_window_ops.read(&pci, 0x4000, b, 4), -ENODEV);
+	assert_string_equal(err_msg(), "");
+	disk.ops = NULL;
+}
+
 static void test_capability_list(void **state)
 {
 	struct pci_device dev;
@@ -233,6 +271,7 @@ int main(void)
 		PCI_TEST(test_bar_sizing),
 		PCI_TEST(test_bad_bars_and_slots),
 		PCI_TEST(test_bars_placed_in_the_window),
+		PCI_TEST(test_window_refusals_name_the_device),
 		PCI_TEST(test_capability_list),
 		PCI_TEST(test_save_load),
 	};
