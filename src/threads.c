@@ -300,22 +300,18 @@ unsigned seccomp_describe(enum thread_kind kind, char *buf, size_t len)
 		buf[0] = '\0';
 	for (unsigned set = 0; set < SECCOMP_MAX_SETS && t->sets[set] != NULL; set++)
 		for (const struct seccomp_rule *r = t->sets[set]; r->nr >= 0; r++) {
-			const char *name = syscall_name((unsigned)r->nr);
+			char check[16] = "";
 			int n;
 
 			if (rule_before(t, set, r))
 				continue;
 			if (r->check == SECCOMP_ARG_ONE_OF)
-				n = snprintf(buf + used, len - used, "%s%s[%u]", count ? " " : "", name,
-					     r->nr_values);
-			else if (r->check == SECCOMP_ARG_BITS_CLEAR && r->bits == PROT_EXEC)
-				n = snprintf(buf + used, len - used, "%s%s[no-exec]", count ? " " : "",
-					     name);
+				snprintf(check, sizeof(check), "[%u]", r->nr_values);
 			else if (r->check == SECCOMP_ARG_BITS_CLEAR)
-				n = snprintf(buf + used, len - used, "%s%s[~0x%x]", count ? " " : "",
-					     name, r->bits);
-			else
-				n = snprintf(buf + used, len - used, "%s%s", count ? " " : "", name);
+				snprintf(check, sizeof(check), r->bits == PROT_EXEC ? "[no-exec]"
+						: "[~0x%x]", r->bits);
+			n = snprintf(buf + used, len - used, "%s%s%s", count ? " " : "",
+				     syscall_name((unsigned)r->nr), check);
 			count++;
 			if (n > 0)
 				used = used + (size_t)n < len ? used + (size_t)n : (len ? len - 1 : 0);
