@@ -5,7 +5,8 @@
 #   make fuzz         under libFuzzer for FUZZ_SECONDS each (default 60): the migration stream
 #                     reader, the virtqueue walk with virtio-blk's requests, virtio-net's
 #                     transmit, control and receive paths, the image loaders, the control
-#                     socket's request lines and the device state loaders
+#                     socket's request lines (fuzz_control_json: the JSON, then the command
+#                     and its arguments) and every device's state loader (fuzz_device_state)
 #   make install PREFIX=/usr/local DESTDIR=
 #   V=1               show the full commands
 
@@ -223,11 +224,11 @@ check-unit: unit
 
 # --- fuzzing: make fuzz [FUZZ_SECONDS=60] ------------------------------------------------
 # Each harness under libFuzzer with ASan and UBSan for FUZZ_SECONDS.  The migration stream
-# reader's starts
-# from valid streams that a generator (the harness built with HOPVM_FUZZ_SEEDS) writes into
-# $(BUILD)/fuzz/seeds; what libFuzzer finds goes to $(BUILD)/fuzz/corpus, crashes to
-# $(BUILD)/fuzz/crash-*.  Its objects live under $(BUILD)/fuzz, so its flags never mix with the
-# product's.  Not part of make check.
+# reader starts from valid streams that a generator (the harness built with HOPVM_FUZZ_SEEDS)
+# writes into $(BUILD)/fuzz/seeds, the device state loaders from states their own generator
+# writes into $(BUILD)/fuzz/state-seeds, the others from the seeds under tests/fuzz.  What
+# libFuzzer finds goes to $(BUILD)/fuzz/corpus*, crashes to $(BUILD)/fuzz/*crash-*.  The objects
+# live under $(BUILD)/fuzz, so their flags never mix with the product's.  Not part of make check.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_DIR := $(BUILD)/fuzz
@@ -305,21 +306,28 @@ $(FUZZER_BOOT): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_boot_loaders.o $(FUZZ_BOOT_OBJS)
 	@$(if $(Q),echo "  FUZZ    $@")
 	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -o $@
 
-# The control socket's request lines: the flat JSON parser, migration targets, rates.
-FUZZ_JSON_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/json.c src/size.c \
-	src/migration/transport.c)
+# The control socket's request lines: the flat JSON parser, then control_parse_request() (the
+# command and its arguments: migration targets, numbers, rates).  That lives in control.c
+# beside the commands it feeds, which reach the whole VM: the harness links an archive of
+# every library object built for fuzzing, and calls only the parsers.
+FUZZ_ALL_LIB := $(FUZZ_DIR)/libhopvm.a
+$(FUZZ_ALL_LIB): $(LIB_SRCS:%.c=$(FUZZ_DIR)/obj/%.o)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 FUZZER_JSON := $(FUZZ_DIR)/fuzz_control_json
-$(FUZZER_JSON): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_control_json.o $(FUZZ_JSON_OBJS)
+$(FUZZER_JSON): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_control_json.o $(FUZZ_ALL_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -lm -o $@
+	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -pthread -lm -o $@
 
-# The device state loaders, each device built as hopvm builds it; the seeds are each device's
-# state after a little use, written by the harness built with HOPVM_FUZZ_SEEDS.
+# The device state loaders, each device built as hopvm builds it (the PCI bus with each virtio
+# device, pci-testdev, or all of them); the seeds are each device's state after a little use,
+# written into $(FUZZ_DIR)/state-seeds by the harness built with HOPVM_FUZZ_SEEDS.
 FUZZ_STATE_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
 	src/device_state.c src/devices/uart_16550.c src/devices/i8042.c src/devices/rtc_cmos.c \
 	src/devices/acpi_pm.c src/devices/fw_cfg.c src/devices/pc_testdev.c src/arch/x86/e820.c \
 	src/pci/pci.c src/pci/msix.c src/pci/testdev.c src/virtio/queue.c src/virtio/device.c \
-	src/virtio/pci.c src/virtio/pci_state.c src/virtio/rng.c src/threads.c)
+	src/virtio/pci.c src/virtio/pci_state.c src/virtio/rng.c src/virtio/blk.c \
+	src/virtio/console.c src/virtio/net.c src/virtio/net_ctrl.c src/net/tap.c src/threads.c)
 FUZZER_STATE := $(FUZZ_DIR)/fuzz_device_state
 FUZZ_STATE_SEEDER := $(FUZZ_DIR)/fuzz_device_state_seeds
 $(FUZZ_DIR)/obj/seeds/fuzz_device_state.o: tests/fuzz/fuzz_device_state.c \

@@ -89,7 +89,8 @@ static int number_arg(const struct json_object *req, const char *key, uint64_t m
 
 	if (f == NULL)
 		return 0;
-	if (f->type != JSON_NUMBER || f->number < 0 || f->number > (double)max ||
+	/* Written so that a NaN fails too, before the conversion (undefined for it). */
+	if (f->type != JSON_NUMBER || !(f->number >= 0 && f->number <= (double)max) ||
 	    f->number != (double)(uint64_t)f->number)
 		return err_set(-EINVAL, "\"%s\" must be a whole number from 0 to %llu", key,
 			       (unsigned long long)max);
@@ -98,15 +99,15 @@ static int number_arg(const struct json_object *req, const char *key, uint64_t m
 }
 
 /* The migrate command's optional arguments over the command line's defaults. */
-static int migrate_params(const struct control *ctl, const struct json_object *req,
+static int migrate_params(const struct json_object *req, const struct migration_params *defaults,
 			  struct migration_params *p)
 {
 	const struct json_field *f;
-	uint64_t downtime = ctl->defaults.max_downtime_ms, rounds = ctl->defaults.max_rounds,
-		 timeout = ctl->defaults.io_timeout_ms;
+	uint64_t downtime = defaults->max_downtime_ms, rounds = defaults->max_rounds,
+		 timeout = defaults->io_timeout_ms;
 	int ret;
 
-	*p = ctl->defaults;
+	*p = *defaults;
 	if ((ret = number_arg(req, "max_downtime_ms", 60000, &downtime)) < 0 ||
 	    (ret = number_arg(req, "max_rounds", 100000, &rounds)) < 0 ||
 	    (ret = number_arg(req, "io_timeout_ms", 3600000, &timeout)) < 0)
@@ -124,6 +125,69 @@ static int migrate_params(const struct control *ctl, const struct json_object *r
 		return err_set(-EINVAL, "\"auto_converge\" must be true or false");
 	if (f != NULL)
 		p->auto_converge = f->boolean;
+	return 0;
+}
+
+static const char *const cmd_names[] = {
+	[CONTROL_STATUS] = "status",
+	[CONTROL_PAUSE] = "pause",
+	[CONTROL_RESUME] = "resume",
+	[CONTROL_SHUTDOWN] = "shutdown",
+	[CONTROL_QUIT] = "quit",
+	[CONTROL_MIGRATE] = "migrate",
+	[CONTROL_MIGRATE_STATUS] = "migrate-status",
+	[CONTROL_MIGRATE_CANCEL] = "migrate-cancel",
+};
+
+const char *control_cmd_name(enum control_cmd cmd)
+{
+	return (size_t)cmd < sizeof(cmd_names) / sizeof(cmd_names[0]) ? cmd_names[cmd] : "?";
+}
+
+/* A true boolean argument; anything else (missing, false, not a boolean) is false. */
+static bool true_arg(const struct json_object *req, const char *key)
+{
+	const struct json_field *f = json_get(req, key);
+
+	return f != NULL && f->type == JSON_BOOL && f->boolean;
+}
+
+int control_parse_request(const char *line, const struct migration_params *defaults,
+			  struct control_request *req)
+{
+	struct json_object obj;
+	const struct json_field *cmd, *target;
+	size_t i, n = sizeof(cmd_names) / sizeof(cmd_names[0]);
+	int ret;
+
+	memset(req, 0, sizeof(*req));
+	req->params = *defaults;
+	ret = json_parse_object(line, &obj);
+	if (ret < 0)
+		return ret;
+	cmd = json_get(&obj, "cmd");
+	if (cmd == NULL || cmd->type != JSON_STRING)
+		return err_set(-EINVAL, "the request has no \"cmd\" string");
+	for (i = 0; i < n && strcmp(cmd->text, cmd_names[i]) != 0; i++)
+		;
+	if (i == n)
+		return err_set(-EINVAL, "unknown command '%s' (status, pause, resume, shutdown, "
+			       "quit, migrate, migrate-status, migrate-cancel)", cmd->text);
+	req->cmd = (enum control_cmd)i;
+	req->force = req->cmd == CONTROL_RESUME && true_arg(&obj, "force");
+	if (req->cmd != CONTROL_MIGRATE)
+		return 0;
+	target = json_get(&obj, "target");
+	if (target == NULL || target->type != JSON_STRING)
+		return err_set(-EINVAL, "migrate needs a \"target\": tcp:HOST:PORT, exec:COMMAND, "
+			       "fd:N or file:PATH");
+	ret = mig_target_parse(target->text, &req->target);
+	if (ret == 0)
+		ret = migrate_params(&obj, defaults, &req->params);
+	if (ret < 0)
+		return ret;
+	snprintf(req->target_text, sizeof(req->target_text), "%s", target->text);
+	req->wait = true_arg(&obj, "wait");
 	return 0;
 }
 
@@ -149,30 +213,19 @@ static void migration_answer(struct control *ctl, bool failure_is_error, char *r
 	strcat(reply, "}");
 }
 
-static void control_migrate(struct control *ctl, const struct json_object *req, char *reply,
+static void control_migrate(struct control *ctl, struct control_request *req, char *reply,
 			    size_t len)
 {
-	const struct json_field *target = json_get(req, "target"), *wait;
-	struct migration_params params;
-	struct mig_target t;
+	struct mig_target *t = &req->target;
 
-	if (target == NULL || target->type != JSON_STRING) {
-		reply_error(reply, len, "migrate needs a \"target\": tcp:HOST:PORT, exec:COMMAND, "
-			    "fd:N or file:PATH");
-		return;
-	}
-	if (mig_target_parse(target->text, &t) < 0 || migrate_params(ctl, req, &params) < 0) {
-		reply_error(reply, len, err_msg());
-		return;
-	}
-	if (t.kind == MIG_TARGET_FILE) {
+	if (t->kind == MIG_TARGET_FILE) {
 		if (migration_active(&ctl->migration))
 			reply_error(reply, len, "a live migration is running (see migrate-status)");
 		else
-			migrate_to_file(ctl, target->text, t.path, reply, len);
+			migrate_to_file(ctl, req->target_text, t->path, reply, len);
 		return;
 	}
-	if (t.kind == MIG_TARGET_EXEC) {
+	if (t->kind == MIG_TARGET_EXEC) {
 		/* hopvm ctl ran the command and sent its socket along with the request. */
 		if (ctl->passed_fd < 0) {
 			reply_error(reply, len, "exec: needs the socket to the command, which hopvm "
@@ -180,17 +233,16 @@ static void control_migrate(struct control *ctl, const struct json_object *req, 
 				    "programs)");
 			return;
 		}
-		t.fd = ctl->passed_fd;
+		t->fd = ctl->passed_fd;
 		ctl->passed_fd = -1;
 	}
-	if (migration_start(&ctl->migration, &t, &params) < 0) {
-		if (t.kind == MIG_TARGET_EXEC)
-			close(t.fd);
+	if (migration_start(&ctl->migration, t, &req->params) < 0) {
+		if (t->kind == MIG_TARGET_EXEC)
+			close(t->fd);
 		reply_error(reply, len, err_msg());
 		return;
 	}
-	wait = json_get(req, "wait");
-	if (wait == NULL || wait->type != JSON_BOOL || !wait->boolean) {
+	if (!req->wait) {
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"migrating\"}");
 		return;
 	}
@@ -205,13 +257,9 @@ static void control_migrate(struct control *ctl, const struct json_object *req, 
 }
 
 /* resume: undoes "pause", or with force=true gives up an unconfirmed migration's hold. */
-static void control_resume(struct control *ctl, const struct json_object *req, char *reply,
-			   size_t len)
+static void control_resume(struct control *ctl, bool force, char *reply, size_t len)
 {
-	const struct json_field *force = json_get(req, "force");
-
-	if (force != NULL && force->type == JSON_BOOL && force->boolean &&
-	    ctl->migration.holds_pause) {
+	if (force && ctl->migration.holds_pause) {
 		if (migration_release_pause(&ctl->migration) == 0) {
 			snprintf(reply, len, "{\"ok\": true, \"state\": \"%s\"}",
 				 ctl->paused ? "paused" : "running");
@@ -251,21 +299,15 @@ static void control_shutdown(struct control *ctl, char *reply, size_t len)
 
 void control_handle(struct control *ctl, const char *request, char *reply, size_t len)
 {
-	struct json_object req;
-	const struct json_field *cmd;
+	struct control_request req;
+	struct migration_stats st;
 
-	if (json_parse_object(request, &req) < 0) {
+	if (control_parse_request(request, &ctl->defaults, &req) < 0) {
 		reply_error(reply, len, err_msg());
 		return;
 	}
-	cmd = json_get(&req, "cmd");
-	if (cmd == NULL || cmd->type != JSON_STRING) {
-		reply_error(reply, len, "the request has no \"cmd\" string");
-		return;
-	}
-	if (strcmp(cmd->text, "status") == 0) {
-		struct migration_stats st;
-
+	switch (req.cmd) {
+	case CONTROL_STATUS:
 		migration_get_stats(&ctl->migration, &st);
 		snprintf(reply, len,
 			 "{\"ok\": true, \"state\": \"%s\", \"vcpus\": %u, \"mem_bytes\": %llu, "
@@ -273,7 +315,8 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 			 ctl->paused || ctl->migration.holds_pause ? "paused" : "running",
 			 ctl->vm->cfg.nr_vcpus, (unsigned long long)ctl->vm->cfg.ram_size,
 			 migration_phase_name(st.phase));
-	} else if (strcmp(cmd->text, "pause") == 0) {
+		break;
+	case CONTROL_PAUSE:
 		if (ctl->paused) {
 			reply_error(reply, len, "the VM is already paused");
 			return;
@@ -281,29 +324,29 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 		vm_pause(ctl->vm);
 		ctl->paused = true;
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"paused\"}");
-	} else if (strcmp(cmd->text, "resume") == 0) {
-		control_resume(ctl, &req, reply, len);
-	} else if (strcmp(cmd->text, "migrate") == 0) {
+		break;
+	case CONTROL_RESUME:
+		control_resume(ctl, req.force, reply, len);
+		break;
+	case CONTROL_MIGRATE:
 		control_migrate(ctl, &req, reply, len);
-	} else if (strcmp(cmd->text, "migrate-status") == 0) {
+		break;
+	case CONTROL_MIGRATE_STATUS:
 		migration_answer(ctl, false, reply, len);
-	} else if (strcmp(cmd->text, "migrate-cancel") == 0) {
+		break;
+	case CONTROL_MIGRATE_CANCEL:
 		if (migration_cancel(&ctl->migration) < 0)
 			reply_error(reply, len, err_msg());
 		else
 			snprintf(reply, len, "{\"ok\": true, \"state\": \"cancelling\"}");
-	} else if (strcmp(cmd->text, "shutdown") == 0) {
+		break;
+	case CONTROL_SHUTDOWN:
 		control_shutdown(ctl, reply, len);
-	} else if (strcmp(cmd->text, "quit") == 0) {
+		break;
+	case CONTROL_QUIT:
 		vm_request_stop(ctl->vm, 0, "ended through the control socket (quit)");
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"stopping\"}");
-	} else {
-		char msg[JSON_MAX_TEXT + 128];
-
-		snprintf(msg, sizeof(msg), "unknown command '%s' (status, pause, resume, shutdown, quit, "
-			 "migrate, migrate-status, migrate-cancel)",
-			 cmd->text);
-		reply_error(reply, len, msg);
+		break;
 	}
 }
 

@@ -81,7 +81,7 @@ int control_request(const char *path, const char *cmd, char *const *args, size_t
 	if (!json_append_string(request, sizeof(request) - 2, cmd))
 		return err_set(-E2BIG, "the request is too long");
 	for (size_t i = 0; i < nargs; i++) {
-		char resolved[MIG_TARGET_HOST_MAX + 32], key[JSON_MAX_TEXT], *end;
+		char resolved[MIG_TARGET_HOST_MAX + 32], key[JSON_MAX_TEXT];
 		const char *arg = args[i], *eq, *value;
 
 		/* A running hopvm resolves no names (its filters): they are looked up here. */
@@ -104,8 +104,8 @@ int control_request(const char *path, const char *cmd, char *const *args, size_t
 		if (!json_append_string(request, sizeof(request) - 2, key))
 			return err_set(-E2BIG, "the request is too long");
 		strncat(request, ": ", sizeof(request) - strlen(request) - 1);
-		(void)strtod(value, &end);
-		if ((*value != '\0' && *end == '\0') || strcmp(value, "true") == 0 ||
+		/* Only what the server reads as a number goes bare: "0x10" or "inf" is text. */
+		if (json_is_number(value) || strcmp(value, "true") == 0 ||
 		    strcmp(value, "false") == 0) {
 			if (strlen(request) + strlen(value) + 3 > sizeof(request))
 				return err_set(-E2BIG, "the request is too long");

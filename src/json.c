@@ -86,6 +86,39 @@ static int parse_string(struct cursor *c, char *out)
 	return 0;
 }
 
+/* The length of the JSON number at p (RFC 8259, 6: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?),
+ * or 0.  strtod() reads more (nan, inf, hex, "1."), none of it a number a request may hold. */
+static size_t number_length(const char *p)
+{
+	const char *start = p;
+
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (isdigit((unsigned char)*p))
+			p++;
+	else
+		return 0;
+	if (*p == '.') {
+		if (!isdigit((unsigned char)*++p))
+			return 0;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!isdigit((unsigned char)*p))
+			return 0;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	return (size_t)(p - start);
+}
+
 static int parse_value(struct cursor *c, struct json_field *f)
 {
 	if (*c->p == '"') {
@@ -104,17 +137,17 @@ static int parse_value(struct cursor *c, struct json_field *f)
 		return 0;
 	}
 	if (*c->p == '-' || isdigit((unsigned char)*c->p)) {
-		char *end;
-		size_t len;
+		size_t len = number_length(c->p);
 
-		f->type = JSON_NUMBER;
-		f->number = strtod(c->p, &end);
-		len = (size_t)(end - c->p);
-		if (len == 0 || len >= JSON_MAX_TEXT)
+		/* A digit or a letter right after it is no number either ("01", "1x"). */
+		if (len == 0 || len >= JSON_MAX_TEXT || isalnum((unsigned char)c->p[len]) ||
+		    c->p[len] == '.')
 			return json_error(c, "bad number");
+		f->type = JSON_NUMBER;
 		memcpy(f->text, c->p, len);
 		f->text[len] = '\0';
-		c->p = end;
+		f->number = strtod(f->text, NULL);
+		c->p += len;
 		return 0;
 	}
 	return json_error(c, "expected a string, number, true, false or null");
@@ -174,6 +207,13 @@ const struct json_field *json_get(const struct json_object *obj, const char *key
 		if (strcmp(obj->fields[i].key, key) == 0)
 			return &obj->fields[i];
 	return NULL;
+}
+
+bool json_is_number(const char *text)
+{
+	size_t len = number_length(text);
+
+	return len > 0 && text[len] == '\0';
 }
 
 bool json_append_string(char *out, size_t len, const char *s)

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "hopvm/json.h"
 #include "hopvm/migration.h"
 
 #define CONTROL_MAX_LINE 4096
@@ -51,6 +52,39 @@ void control_stop(struct control *ctl);
 
 /* Answers one request line into reply (a JSON object, no newline).  Exposed for tests. */
 void control_handle(struct control *ctl, const char *request, char *reply, size_t len);
+
+enum control_cmd {
+	CONTROL_STATUS,
+	CONTROL_PAUSE,
+	CONTROL_RESUME,
+	CONTROL_SHUTDOWN,
+	CONTROL_QUIT,
+	CONTROL_MIGRATE,
+	CONTROL_MIGRATE_STATUS,
+	CONTROL_MIGRATE_CANCEL,
+};
+
+/* A request line taken apart, every argument checked, before anything is done to the VM.
+ * force is resume's (give up an unconfirmed migration's hold); the rest is migrate's: wait
+ * (answer once the migration has ended), the target as the client wrote it and parsed, and
+ * the parameters (the defaults, with the request's over them). */
+struct control_request {
+	enum control_cmd cmd;
+	bool force;
+	bool wait;
+	char target_text[JSON_MAX_TEXT];
+	struct mig_target target;
+	struct migration_params params;
+};
+
+/* What control_handle makes of a client's line before it touches the VM: the command and its
+ * arguments over defaults (the command line's).  -EINVAL with the message the client is
+ * answered with otherwise.  Needs no VM (the control fuzzer feeds it). */
+int control_parse_request(const char *line, const struct migration_params *defaults,
+			  struct control_request *req) __attribute__((warn_unused_result));
+
+/* The command's name in a request ("migrate-status"). */
+const char *control_cmd_name(enum control_cmd cmd);
 
 /* path as a unix socket address; -ENAMETOOLONG if it does not fit (both sides use it). */
 struct sockaddr_un;

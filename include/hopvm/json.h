@@ -37,4 +37,7 @@ const struct json_field *json_get(const struct json_object *obj, const char *key
  * returns false if it did not fit. */
 bool json_append_string(char *out, size_t len, const char *s);
 
+/* Whether text is one whole JSON number (RFC 8259: no hex, inf, nan or leading zeros). */
+bool json_is_number(const char *text);
+
 #endif

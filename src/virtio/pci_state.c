@@ -82,8 +82,11 @@ int virtio_pci_load(struct virtio_pci *vp, struct state_buf *s)
 		vq->indirect = (features & VIRTIO_F(VIRTIO_F_INDIRECT_DESC)) != 0;
 		if (s->short_buf)
 			break;
+		/* A device pushes only chains it popped, and never has more out than a queue
+		 * holds: a used index ahead of the available one is no state it was in (with
+		 * overlapping rings, its own pushes would make chains for ever). */
 		if (!vector_ok(vp, vectors[q]) || (word >> 48) || (word & 0xfffe) ||
-		    (idx >> 48))
+		    (idx >> 48) || (uint16_t)(vq->last_avail_idx - vq->used_idx) > VIRTQ_MAX_SIZE)
 			return err_set(-EINVAL, "%s: queue %u's saved state is malformed", name, q);
 		if ((word & 1) && virtq_enable(vq) < 0) {
 			char why[200];

@@ -569,6 +569,57 @@ static void test_transport_save_load(void **state)
 	virtio_pci_free(&vp);
 }
 
+/* Found by the device state fuzzer: a saved queue whose used ring had run ahead of the chains
+ * taken from the available ring.  With the three rings at one address each used index the
+ * device wrote was a new available index, and the I/O thread served its own writes for ever
+ * (holding the lock a pause waits for).  No device pushes a chain it did not pop: refused. */
+static void test_transport_load_used_ahead(void **state)
+{
+	uint8_t buf[4096];
+	struct state_buf s;
+	struct virtio_pci_platform plat = { .intx = fake_intx, .msi = fake_msi, .intx_irq = 17 };
+	static struct virtio_pci other;
+	static struct virtio_rng other_rng;
+	struct virtq *vq = &rng.vdev.vq[0];
+
+	(void)state;
+	driver_setup(VIRTIO_F(VIRTIO_F_VERSION_1) | VIRTIO_F(VIRTIO_F_EVENT_IDX));
+	bar_w(VIRTIO_PCI_Q_SELECT, 0, 2);
+	bar_w(VIRTIO_PCI_Q_SIZE, QSIZE, 2);
+	bar_w(VIRTIO_PCI_Q_DESC, DESC, 8);
+	bar_w(VIRTIO_PCI_Q_AVAIL, DESC, 8);
+	bar_w(VIRTIO_PCI_Q_USED, DESC, 8);
+	bar_w(VIRTIO_PCI_Q_ENABLE, 1, 2);
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
+	assert_true(vq->enabled);
+
+	for (unsigned ahead = 1; ahead <= 7; ahead += 6) {
+		vq->last_avail_idx = 0x792f;
+		vq->used_idx = vq->signalled_used = (uint16_t)(0x792f + ahead);
+		state_writer(&s, buf, sizeof(buf));
+		assert_int_equal(virtio_pci_save(&vp, &s), 0);
+		virtio_rng_init(&other_rng, &mem);
+		assert_int_equal(virtio_pci_init(&other, &other_rng.vdev, &plat), 0);
+		state_reader(&s, buf, s.off);
+		assert_int_equal(virtio_pci_load(&other, &s), -EINVAL);
+		assert_err_mentions("queue 0's saved state is malformed");
+		virtio_pci_free(&other);
+	}
+	/* A chain popped and never pushed (the ring broke under it) is a state a device is in. */
+	vq->last_avail_idx = 0x7930;
+	vq->used_idx = vq->signalled_used = 0x792f;
+	state_writer(&s, buf, sizeof(buf));
+	assert_int_equal(virtio_pci_save(&vp, &s), 0);
+	virtio_rng_init(&other_rng, &mem);
+	assert_int_equal(virtio_pci_init(&other, &other_rng.vdev, &plat), 0);
+	state_reader(&s, buf, s.off);
+	assert_int_equal(virtio_pci_load(&other, &s), 0);
+	virtio_pci_poll(&other);	/* ends: the ring looks broken, or empty */
+	virtio_pci_free(&other);
+	virtio_pci_free(&vp);
+}
+
 static void test_console_transmit(void **state)
 {
 	struct virtio_pci_platform plat = { .intx = fake_intx, .msi = fake_msi, .intx_irq = 17 };
@@ -628,6 +679,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transport_features_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_broken_ring_msix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_save_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transport_load_used_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_console_transmit, setup, teardown),
 	};
 
