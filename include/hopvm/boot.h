@@ -135,6 +135,13 @@ struct bzimage_header {
 bool bzimage_detect(const uint8_t *image, size_t size);
 int bzimage_parse(const uint8_t *image, size_t size, struct bzimage_header *hdr)
 	__attribute__((warn_unused_result));
+/* The kernel's release as `uname -r` prints it ("6.1.0-57-amd64"): the first word of the
+ * string the setup header's kernel_version field points at, written to out with its NUL.
+ * hopvm exec uses it to find the kernel's modules.  -ENOEXEC, with a message, for anything
+ * but a bzImage carrying a version string (field zero or outside the file, no NUL within 512
+ * bytes, empty, bytes that are not printable ASCII); -ERANGE if out is too small. */
+int bzimage_kernel_version(const uint8_t *image, size_t size, char *out, size_t len)
+	__attribute__((warn_unused_result));
 /* Loads the kernel, the initrd (may be NULL) and the command line, writes the zero page.
  * -ENOEXEC for a malformed image, -E2BIG when something does not fit. */
 int bzimage_load(struct guest_mem *mem, const uint8_t *image, size_t size,

@@ -25,6 +25,7 @@
 #define HDR_JUMP 0x200
 #define HDR_MAGIC 0x202
 #define HDR_VERSION 0x206
+#define HDR_KERNEL_VERSION 0x20e
 #define HDR_TYPE_OF_LOADER 0x210
 #define HDR_LOADFLAGS 0x211
 #define HDR_RAMDISK_IMAGE 0x218
@@ -97,6 +98,52 @@ int bzimage_parse(const uint8_t *image, size_t size, struct bzimage_header *hdr)
 		hdr->pref_address = BZIMAGE_LOAD_ADDR;
 	if (hdr->init_size < hdr->kernel_size)
 		hdr->init_size = hdr->kernel_size;
+	return 0;
+}
+
+/* The kernel's version string is short ("6.1.0-57-amd64 (debian-kernel@...) #1 SMP ..."):
+ * one that runs on for this long is garbage, not a version. */
+#define KERNEL_VERSION_MAX 512
+
+int bzimage_kernel_version(const uint8_t *image, size_t size, char *out, size_t len)
+{
+	const char *text;
+	size_t avail, n, word;
+	unsigned field;
+
+	if (size < HDR_KERNEL_VERSION + 2 || !bzimage_detect(image, size))
+		return err_set(-ENOEXEC, "not a Linux bzImage (no 0xaa55 boot flag and \"HdrS\" "
+			       "magic in its setup header)");
+	/* The field points into the setup code, counted from its second sector. */
+	field = le16_get(image + HDR_KERNEL_VERSION);
+	if (field == 0)
+		return err_set(-ENOEXEC, "the bzImage carries no version string (its setup "
+			       "header's kernel_version is 0)");
+	if ((size_t)field + 0x200 >= size)
+		return err_set(-ENOEXEC, "the bzImage's version string would be at 0x%x, past "
+			       "the end of the %zu-byte file", field + 0x200, size);
+	text = (const char *)image + field + 0x200;
+	avail = size - (field + 0x200);
+	if (avail > KERNEL_VERSION_MAX)
+		avail = KERNEL_VERSION_MAX;
+	n = strnlen(text, avail);
+	if (n == avail)
+		return err_set(-ENOEXEC, "the bzImage's version string at 0x%x has no NUL within "
+			       "%zu bytes", field + 0x200, avail);
+	for (size_t i = 0; i < n; i++)
+		if (text[i] < 0x20 || text[i] > 0x7e)
+			return err_set(-ENOEXEC, "the bzImage's version string at 0x%x has a "
+				       "non-printable byte 0x%02x at %zu", field + 0x200,
+				       (uint8_t)text[i], i);
+	word = strcspn(text, " ");
+	if (word == 0)
+		return err_set(-ENOEXEC, "the bzImage's version string at 0x%x is empty",
+			       field + 0x200);
+	if (word >= len)
+		return err_set(-ERANGE, "the kernel release '%.*s' is longer than %zu bytes",
+			       (int)word, text, len ? len - 1 : 0);
+	memcpy(out, text, word);
+	out[word] = '\0';
 	return 0;
 }
 

@@ -1,5 +1,6 @@
 /* The Linux bzImage loader, fed crafted setup headers. */
 #include <errno.h>
+#include <unistd.h>
 
 #include "hopvm/boot.h"
 #include "hopvm/error.h"
@@ -206,6 +207,83 @@ static void test_detect_and_format(void **state)
 	assert_err_mentions("--initrd applies to Linux kernels only");
 }
 
+/* The version string sits in the setup code, kernel_version + 0x200 into the file. */
+static void put_version(const char *text)
+{
+	put(0x20e, 0x300, 2);
+	memcpy(img + 0x500, text, strlen(text) + 1);
+}
+
+static void expect_bad_version(int err, const char *what)
+{
+	char out[64];
+
+	assert_int_equal(bzimage_kernel_version(img, sizeof(img), out, sizeof(out)), err);
+	assert_err_mentions(what);
+	setup(NULL);
+}
+
+static void test_kernel_version(void **state)
+{
+	char out[64];
+
+	(void)state;
+	put_version("6.1.0-57-amd64 (debian-kernel@lists.debian.org) #1 SMP PREEMPT_DYNAMIC");
+	assert_int_equal(bzimage_kernel_version(img, sizeof(img), out, sizeof(out)), 0);
+	assert_string_equal(out, "6.1.0-57-amd64");
+	/* A string of one word is the release itself; it must fit with its NUL. */
+	put_version("6.9.0-rc1");
+	assert_int_equal(bzimage_kernel_version(img, sizeof(img), out, 10), 0);
+	assert_string_equal(out, "6.9.0-rc1");
+	assert_int_equal(bzimage_kernel_version(img, sizeof(img), out, 9), -ERANGE);
+	assert_err_mentions("'6.9.0-rc1' is longer than 8 bytes");
+}
+
+static void test_kernel_version_malformed(void **state)
+{
+	char out[64];
+
+	(void)state;
+	put(0x1fe, 0, 2);
+	expect_bad_version(-ENOEXEC, "not a Linux bzImage");
+	assert_int_equal(bzimage_kernel_version(img, 0x100, out, sizeof(out)), -ENOEXEC);
+	assert_err_mentions("not a Linux bzImage");
+	expect_bad_version(-ENOEXEC, "kernel_version is 0");
+	put(0x20e, IMAGE_SIZE - 0x200, 2);
+	expect_bad_version(-ENOEXEC, "past the end");
+	/* Running to the end of the file without a NUL, then 512 bytes without one. */
+	put(0x20e, IMAGE_SIZE - 0x200 - 4, 2);
+	memset(img + IMAGE_SIZE - 4, 'a', 4);
+	expect_bad_version(-ENOEXEC, "no NUL within 4 bytes");
+	put(0x20e, 0x300, 2);
+	memset(img + 0x500, 'a', 600);
+	expect_bad_version(-ENOEXEC, "no NUL within 512 bytes");
+	put_version("");
+	expect_bad_version(-ENOEXEC, "is empty");
+	put_version(" 6.1.0");
+	expect_bad_version(-ENOEXEC, "is empty");
+	put_version("6.1.0\x01 x");
+	expect_bad_version(-ENOEXEC, "non-printable byte 0x01 at 5");
+	put_version("6.1.0\xc3\xa9");
+	expect_bad_version(-ENOEXEC, "non-printable byte 0xc3");
+}
+
+/* The kernel the boot tests use, when it is there. */
+static void test_kernel_version_real_image(void **state)
+{
+	static const char path[] = "/var/cache/hopvm/kernel/boot/vmlinuz-6.1.0-57-amd64";
+	struct boot_image image;
+	char out[64];
+
+	(void)state;
+	if (access(path, R_OK) != 0)
+		skip();
+	assert_int_equal(boot_image_read(path, &image), 0);
+	assert_int_equal(bzimage_kernel_version(image.data, image.size, out, sizeof(out)), 0);
+	boot_image_free(&image);
+	assert_string_equal(out, "6.1.0-57-amd64");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +295,9 @@ int main(void)
 		cmocka_unit_test_setup(test_32bit_entry, setup),
 		cmocka_unit_test_setup(test_malformed_headers, setup),
 		cmocka_unit_test_setup(test_detect_and_format, setup),
+		cmocka_unit_test_setup(test_kernel_version, setup),
+		cmocka_unit_test_setup(test_kernel_version_malformed, setup),
+		cmocka_unit_test(test_kernel_version_real_image),
 	};
 	return cmocka_run_group_tests_name("bzimage", tests, NULL, NULL);
 }
