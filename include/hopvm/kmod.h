@@ -16,7 +16,8 @@ struct exec_config;
  * of these that holds a modules.dep, and writes its path to dir:
  *   - modules_opt (--modules DIR), when not NULL: DIR/lib/modules/VERSION (what
  *     `make modules_install INSTALL_MOD_PATH=DIR` writes), else DIR/VERSION (DIR is a
- *     lib/modules), else DIR itself (DIR is lib/modules/VERSION, whatever its name).  Nothing
+ *     lib/modules), else DIR itself if it is named VERSION (DIR is lib/modules/VERSION,
+ *     maybe through a symlink; another name means another kernel's modules).  Nothing
  *     else is looked at then: a --modules that does not fit is a mistake to report, not to
  *     replace with the host's modules.
  *   - /lib/modules/VERSION, the host's;

@@ -67,6 +67,18 @@ static int try_beside_image(struct tried *t, const char *image_path, const char 
 	return ret;
 }
 
+/* Whether path, its symlinks resolved, ends in a directory named version.  depmod writes
+ * every modules.dep in lib/modules/VERSION, so a directory named otherwise holds another
+ * kernel's modules, which would fail to load. */
+static bool named_for(const char *path, const char *version)
+{
+	char *real = realpath(path, NULL);
+	bool same = real != NULL && strcmp(strrchr(real, '/') + 1, version) == 0;
+
+	free(real);
+	return same;
+}
+
 int kmod_find_dir(const char *version, const char *modules_opt, const char *image_path,
 		  char *dir, size_t len)
 {
@@ -83,8 +95,10 @@ int kmod_find_dir(const char *version, const char *modules_opt, const char *imag
 		ret = try_place(&t, dir, len, modules_opt, "/lib/modules/", version);
 		if (ret == 0)
 			ret = try_place(&t, dir, len, modules_opt, "/", version);
-		if (ret == 0)
+		if (ret == 0 && named_for(modules_opt, version))
 			ret = try_place(&t, dir, len, modules_opt, "", "");
+		else if (ret == 0)
+			note_tried(&t, "not itself: it is not named for that release");
 		if (ret == 0)
 			return err_set(-ENOENT, "--modules %s: no modules.dep for kernel %s in %s",
 				       modules_opt, version, t.text);

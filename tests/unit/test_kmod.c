@@ -211,11 +211,19 @@ static void test_find_dir(void **state)
 	snprintf(opt, sizeof(opt), "%s/lib/modules", root);
 	expect_dir(opt, NULL, moddir);
 	expect_dir(moddir, NULL, moddir);
+	snprintf(opt, sizeof(opt), "%s/current", root);
+	assert_int_equal(symlink(moddir, opt), 0);
+	expect_dir(opt, NULL, opt);
 	snprintf(opt, sizeof(opt), "%s/boot", root);
 	assert_int_equal(kmod_find_dir(VERSION, opt, NULL, dir, sizeof(dir)), -ENOENT);
 	assert_err_mentions("--modules");
 	assert_err_mentions("/boot/lib/modules/" VERSION ", ");
-	assert_err_mentions("/boot/" VERSION ", ");
+	assert_err_mentions("/boot/" VERSION ", not itself");
+	/* A modules directory named for another release is another kernel's. */
+	snprintf(opt, sizeof(opt), "%s/lib/modules/0.0.2", root);
+	write_file("lib/modules/0.0.2/modules.dep", "");
+	assert_int_equal(kmod_find_dir(VERSION, opt, NULL, dir, sizeof(dir)), -ENOENT);
+	assert_err_mentions("/0.0.2/" VERSION ", not itself: it is not named for that release");
 
 	/* Beside the image in an unpacked package, found through a symlink to it. */
 	snprintf(image, sizeof(image), "%s/boot/vmlinuz-" VERSION, root);
@@ -238,7 +246,9 @@ static void test_real_modules(void **state)
 	static const char *const wanted[] = { "virtio_pci", "virtio_console", "virtiofs",
 					      "overlay" };
 	size_t fuse = SIZE_MAX, virtiofs = SIZE_MAX, virtio = SIZE_MAX, virtio_pci = SIZE_MAX;
+	struct exec_config cfg;
 	struct kmod_list list;
+	struct cpio c;
 	char dir[PATH_MAX];
 
 	(void)state;
@@ -261,6 +271,23 @@ static void test_real_modules(void **state)
 	}
 	assert_true(fuse < virtiofs && virtiofs != SIZE_MAX);
 	assert_true(virtio < virtio_pci && virtio_pci != SIZE_MAX);
+
+	/* Into an initramfs: a record for each file, in the list's order. */
+	cpio_init(&c);
+	exec_config_init(&cfg);
+	assert_int_equal(cpio_add_dir(&c, "/hopvm", 0755), 0);
+	assert_int_equal(cpio_add_dir(&c, "/hopvm/modules", 0755), 0);
+	assert_int_equal(kmod_add_to_initramfs(&list, &c, &cfg), 0);
+	assert_int_equal(cpio_finish(&c), 0);
+	for (size_t i = 0, off = 0; i < list.count; i++) {
+		assert_memory_equal(cfg.data + off, "module=", 7);
+		assert_string_equal(cfg.data + off + 7, list.files[i].name);
+		off += strlen(cfg.data + off) + 1;
+		assert_true(off <= cfg.size);
+	}
+	assert_non_null(memmem(c.data, c.size, "hopvm/modules/virtiofs.ko", 26));
+	cpio_free(&c);
+	exec_config_free(&cfg);
 	kmod_list_free(&list);
 }
 
