@@ -1,7 +1,8 @@
 /* libFuzzer harness for the image loaders: ELF64, Multiboot (with a module and a command
  * line), raw and Linux bzImage (with an initrd), through boot_load_image as `hopvm run`
  * calls it.  The first input byte picks the format (or auto-detection, with neither module
- * nor initrd), the rest is the image.  A loader must refuse what it cannot load with a message, and never write outside
+ * nor initrd), the rest is the image; Linux images also give their release
+ * (bzimage_kernel_version).  A loader must refuse what it cannot load with a message, and never write outside
  * the guest's RAM nor read outside the image. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,6 +61,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fprintf(stderr, "refused: %s\n", err_msg());
 	}
 	err_clear();
+	/* The release hopvm exec finds modules by: a word of printable bytes, or a refusal. */
+	if (opts.format == BOOT_FORMAT_LINUX) {
+		char release[65];
+
+		if (bzimage_kernel_version(copy, size - 1, release, sizeof(release)) < 0) {
+			if (err_msg()[0] == '\0')
+				abort();
+		} else if (release[0] == '\0' || strchr(release, ' ') != NULL) {
+			abort();
+		}
+		err_clear();
+	}
 	free(copy);
 	return 0;
 }
