@@ -2,8 +2,8 @@
  * line), raw and Linux bzImage (with an initrd), through boot_load_image as `hopvm run`
  * calls it.  The first input byte picks the format (or auto-detection, with neither module
  * nor initrd), the rest is the image; Linux images also give their release
- * (bzimage_kernel_version).  A loader must refuse what it cannot load with a message, and never write outside
- * the guest's RAM nor read outside the image. */
+ * (bzimage_kernel_version).  A loader must refuse what it cannot load with a message, and
+ * never write outside the guest's RAM nor read outside the image. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
