@@ -94,7 +94,8 @@ static void send_frame(enum exec_frame_type type, const void *payload, size_t le
 	frame[0] = (uint8_t)type;
 	for (int i = 0; i < 4; i++)
 		frame[4 + i] = (uint8_t)(len >> (8 * i));
-	memcpy(frame + EXEC_FRAME_HEADER, payload, len);
+	if (len > 0)	/* READY has no payload, maybe not even a pointer */
+		memcpy(frame + EXEC_FRAME_HEADER, payload, len);
 	ret = write_all(channel, frame, EXEC_FRAME_HEADER + len);
 	if (ret < 0) {
 		fprintf(stderr, "hopvm init: writing to the channel: %s; output is dropped\n",
@@ -402,6 +403,19 @@ static void mount_overlay(const char *record, const char *path, unsigned int ind
 	mount_or_fail("overlay", "overlay", target, "overlay", 0, options);
 }
 
+/* An empty tmpfs as the directory it covers was: /tmp stays 1777, /run 0755 and root's. */
+static void mount_tmpfs(const char *target)
+{
+	char options[64];
+	struct stat st;
+
+	if (stat(target, &st) < 0)
+		fail(errno, "mount tmpfs on %s", target);
+	snprintf(options, sizeof(options), "mode=%o,uid=%u,gid=%u", (unsigned int)st.st_mode & 07777,
+		 (unsigned int)st.st_uid, (unsigned int)st.st_gid);
+	mount_or_fail("tmpfs", "tmpfs", target, "tmpfs", 0, options);
+}
+
 static void mount_share(const char *record, const char *value)
 {
 	char tag[256], target[PATH_MAX];
@@ -433,7 +447,7 @@ static void mount_root(const struct exec_config *cfg)
 
 		if ((v = record_value(r, "tmpfs"))) {
 			newroot_path(target, sizeof(target), r, v);
-			mount_or_fail("tmpfs", "tmpfs", target, "tmpfs", 0, "mode=1777");
+			mount_tmpfs(target);
 		} else if ((v = record_value(r, "overlay"))) {
 			mount_overlay(r, v, overlays++);
 		} else if ((v = record_value(r, "share"))) {

@@ -29,6 +29,8 @@ struct bytes {
 
 static void bytes_append(struct bytes *b, const void *data, size_t len)
 {
+	if (len == 0)	/* an empty frame's payload may be NULL */
+		return;
 	if (b->len + len > b->capacity) {
 		b->capacity = (b->len + len) * 2;
 		b->data = realloc(b->data, b->capacity);
