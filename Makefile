@@ -98,6 +98,7 @@ GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 	$(BUILD)/guests/qemutest-low.elf32
 # hopvm exec's init (PID 1 in its initramfs): a static Linux program, never sanitized.
 EXEC_INIT := $(BUILD)/guests/exec-init
+EXEC_INIT_SRCS := guests/exec-init/init.c guests/exec-init/relay.c
 # The same built with EXEC_INIT_TEST, which test_exec_init runs on the host over a socketpair.
 EXEC_INIT_TEST := $(BUILD)/tests/exec-init-test
 
@@ -203,16 +204,18 @@ $(GUEST_BENCH_TOOLS): $(BUILD)/tests/%: tests/bench/%.c
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static $< -o $@
 
-$(EXEC_INIT): guests/exec-init/init.c include/hopvm/exec_abi.h $(FLAGS_STAMP)
+$(EXEC_INIT): $(EXEC_INIT_SRCS) guests/exec-init/exec_init.h include/hopvm/exec_abi.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
-	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static -Iinclude $< -o $@
+	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static -Iinclude $(EXEC_INIT_SRCS) -o $@
 
 # With the host's flags (sanitizers under SAN=1), since it runs only on the host.
-$(EXEC_INIT_TEST): guests/exec-init/init.c include/hopvm/exec_abi.h $(FLAGS_STAMP)
+$(EXEC_INIT_TEST): $(EXEC_INIT_SRCS) guests/exec-init/exec_init.h include/hopvm/exec_abi.h \
+		$(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@")
-	$(Q)$(CC) $(filter-out -MMD -MP,$(HOST_CFLAGS)) -DEXEC_INIT_TEST $< $(HOST_LDFLAGS) -o $@
+	$(Q)$(CC) $(filter-out -MMD -MP,$(HOST_CFLAGS)) -DEXEC_INIT_TEST $(EXEC_INIT_SRCS) \
+		$(HOST_LDFLAGS) -o $@
 $(BUILD)/obj/tests/unit/test_exec_init.o: HOST_CFLAGS += -DEXEC_INIT_TEST_BIN='"$(EXEC_INIT_TEST)"'
 $(BUILD)/tests/test_exec_init: | $(EXEC_INIT_TEST)
 
