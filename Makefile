@@ -97,13 +97,19 @@ MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier testdev
 GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 	$(MULTIBOOT_GUESTS:%=$(BUILD)/guests/%-multiboot.bin) $(BUILD)/guests/qemutest.elf32 \
 	$(BUILD)/guests/qemutest-low.elf32
+# hopvm exec's init (PID 1 in its initramfs): a static Linux program, never sanitized.
+EXEC_INIT := $(BUILD)/guests/exec-init
+EXEC_INIT_SRCS := guests/exec-init/init.c guests/exec-init/relay.c
+# The same built with EXEC_INIT_TEST, which test_exec_init runs on the host over a socketpair.
+EXEC_INIT_TEST := $(BUILD)/tests/exec-init-test
 
 # --- unit tests --------------------------------------------------------------------------
 UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf64 test_x86 \
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
 	test_json test_migration_live test_kvm_host test_pci test_virtio test_acpi test_cpu_model \
-	test_fw_cfg test_testdev test_virtio_net test_seccomp test_cpio test_exec_config test_kmod
+	test_fw_cfg test_testdev test_virtio_net test_seccomp test_cpio test_exec_config test_kmod \
+	test_exec_init
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
@@ -112,7 +118,7 @@ BENCH_TOOLS := $(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time $(BUILD)/test
 # Runs in the bench's Linux guest: static, and never sanitized.
 GUEST_BENCH_TOOLS := $(BUILD)/tests/diskbench $(BUILD)/tests/nettest
 
-all: $(HOPVM) $(GUEST_IMAGES)
+all: $(HOPVM) $(GUEST_IMAGES) $(EXEC_INIT)
 
 # Rebuild everything when the compiler or flags change (e.g. CC=clang after gcc).
 FLAGS_STAMP := $(BUILD)/.flags
@@ -199,6 +205,21 @@ $(GUEST_BENCH_TOOLS): $(BUILD)/tests/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static $< -o $@
+
+$(EXEC_INIT): $(EXEC_INIT_SRCS) guests/exec-init/exec_init.h include/hopvm/exec_abi.h $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static -Iinclude $(EXEC_INIT_SRCS) -o $@
+
+# With the host's flags (sanitizers under SAN=1), since it runs only on the host.
+$(EXEC_INIT_TEST): $(EXEC_INIT_SRCS) guests/exec-init/exec_init.h include/hopvm/exec_abi.h \
+		$(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(filter-out -MMD -MP,$(HOST_CFLAGS)) -DEXEC_INIT_TEST $(EXEC_INIT_SRCS) \
+		$(HOST_LDFLAGS) -o $@
+$(BUILD)/obj/tests/unit/test_exec_init.o: HOST_CFLAGS += -DEXEC_INIT_TEST_BIN='"$(EXEC_INIT_TEST)"'
+$(BUILD)/tests/test_exec_init: | $(EXEC_INIT_TEST)
 
 bench: all $(BENCH_TOOLS) $(GUEST_BENCH_TOOLS)
 	$(Q)BUILD=$(BUILD) tests/bench/run
