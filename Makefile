@@ -72,7 +72,8 @@ LIB_SRCS := src/error.c src/threads.c src/size.c src/device_state.c src/memory.c
 	src/pci/pci.c src/pci/msix.c src/pci/testdev.c src/pci/machine.c src/irq.c \
 	src/virtio/queue.c src/virtio/device.c src/virtio/pci.c src/virtio/pci_state.c \
 	src/virtio/blk.c src/virtio/rng.c src/virtio/console.c \
-	src/virtio/net.c src/virtio/net_ctrl.c src/net/tap.c
+	src/virtio/net.c src/virtio/net_ctrl.c src/net/tap.c \
+	src/fs/fuse_server.c src/fs/fuse_table.c src/fs/fuse_dir.c src/fs/fuse_file.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm
@@ -102,7 +103,7 @@ UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf6
 	test_vcpu_exit test_multiboot_raw test_mptable test_bzimage \
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
 	test_json test_migration_live test_kvm_host test_pci test_virtio test_acpi test_cpu_model \
-	test_fw_cfg test_testdev test_virtio_net test_seccomp
+	test_fw_cfg test_testdev test_virtio_net test_seccomp test_fuse_server
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
