@@ -1,6 +1,5 @@
 /* The FUSE server's names and directories: lookup one component at a time, forgetting,
  * creating, removing, renaming and linking entries, and listing directories. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -129,6 +128,21 @@ int fuse_op_readlink(struct fuse_req *r)
 	return fuse_reply(r, target, (size_t)len);
 }
 
+/* The guest already applied its umask to mode; the host process's took more bits away. */
+static void undo_host_umask(struct fuse_req *r, struct fuse_entry_out *e, uint32_t mode)
+{
+	struct fs_node *n = fuse_node(r, e->nodeid);
+	char name[16];
+	struct stat st;
+
+	if (n == NULL || S_ISLNK(e->attr.mode) || (mode & r->s->host_umask) == 0 ||
+	    fuse_proc_name(name, sizeof(name), n->fd) < 0 ||
+	    fchmodat(r->s->proc_fd, name, mode & 07777, 0) < 0 ||
+	    fstatat(n->fd, "", &st, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	fuse_fill_attr(&e->attr, &st);
+}
+
 /* MKNOD, MKDIR and SYMLINK: make the entry as the requesting user, then look it up. */
 int fuse_op_create_node(struct fuse_req *r)
 {
@@ -181,6 +195,8 @@ int fuse_op_create_node(struct fuse_req *r)
 	ret = fuse_entry_for(r, dir_fd, r->h.nodeid, name, &e);
 	if (ret < 0)
 		return ret;
+	if (r->h.opcode != FUSE_SYMLINK)
+		undo_host_umask(r, &e, r->h.opcode == FUSE_MKNOD ? mknod_in.mode : mkdir_in.mode);
 	ret = fuse_reply(r, &e, sizeof(e));
 	if (ret < 0)
 		fuse_node_forget(r->s, e.nodeid, 1);

@@ -248,6 +248,9 @@ int fuse_op_create(struct fuse_req *r)
 	fuse_creds_leave(r);
 	if (ret < 0)
 		return ret;
+	/* The guest already applied its umask; undo the host process's. */
+	if ((in.mode & r->s->host_umask) != 0)
+		(void)fchmod(fd, in.mode & 07777);
 	/* The node from the file just opened, not from the name again (it may have changed). */
 	ret = fuse_proc_name(proc_name, sizeof(proc_name), fd);
 	path_fd = ret < 0 ? -1 : openat(r->s->proc_fd, proc_name, O_PATH | O_CLOEXEC);

@@ -59,6 +59,9 @@ struct fuse_server {
 	uint32_t minor;		/* negotiated protocol minor */
 	int proc_fd;		/* /proc/self/fd, to reopen our own O_PATH fds */
 	uint64_t timeout;	/* entry and attribute validity, seconds */
+	mode_t host_umask;	/* the process's, undone on what the guest creates */
+	uint32_t fds_held;	/* by nodes and handles */
+	uint32_t fd_budget;	/* at most that many, leaving the rest to hopvm */
 
 	struct fs_node *nodes;
 	uint32_t nr_slots, node_cap, free_nodes;

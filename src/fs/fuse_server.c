@@ -23,14 +23,38 @@
 		       FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS | FUSE_ATOMIC_O_TRUNC | \
 		       FUSE_EXPORT_SUPPORT | FUSE_MAX_PAGES)
 
-static void raise_fd_limit(void)
+/* Every node the guest holds costs an fd: raise the soft limit as far as allowed, and keep
+ * some for the rest of hopvm (sockets, images, eventfds) whatever the guest does. */
+static uint32_t fd_budget(void)
 {
 	struct rlimit rl;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 64;
+	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return 64;
 	}
+	if (rl.rlim_cur > UINT32_MAX)
+		rl.rlim_cur = UINT32_MAX;
+	return rl.rlim_cur > 1024 ? (uint32_t)rl.rlim_cur - 512 : (uint32_t)rl.rlim_cur / 2;
+}
+
+/* The process umask, read without changing it (umask() would, for every thread). */
+static mode_t host_umask(void)
+{
+	char line[128];
+	unsigned mask = 022;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (f == NULL)
+		return 022;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Umask: %o", &mask) == 1)
+			break;
+	fclose(f);
+	return (mode_t)mask & 0777;
 }
 
 int fuse_server_open(struct fuse_server **out, const char *root_path, bool read_only)
@@ -75,7 +99,8 @@ int fuse_server_open(struct fuse_server **out, const char *root_path, bool read_
 	s->read_only = read_only;
 	s->as_root = geteuid() == 0;
 	s->timeout = read_only ? RO_TIMEOUT : RW_TIMEOUT;
-	raise_fd_limit();
+	s->fd_budget = fd_budget();
+	s->host_umask = host_umask();
 	*out = s;
 	return 0;
 }

@@ -98,6 +98,7 @@ int fuse_tables_init(struct fuse_server *s, int root_fd, const struct stat *root
 	s->nodes[slot] = (struct fs_node){ .fd = root_fd, .dev = root_st->st_dev,
 					   .ino = root_st->st_ino, .nlookup = 1 };
 	hash_insert(s, slot);
+	s->fds_held = 1;
 	s->nr_handle_slots = 1;
 	return 0;
 }
@@ -160,11 +161,12 @@ int fuse_node_add(struct fuse_server *s, int fd, const struct stat *st, uint64_t
 			}
 		}
 	}
-	ret = alloc_node_slot(s, &slot);
+	ret = s->fds_held < s->fd_budget ? alloc_node_slot(s, &slot) : -EMFILE;
 	if (ret < 0) {
 		close(fd);
 		return ret;
 	}
+	s->fds_held++;
 	s->nodes[slot].fd = fd;
 	s->nodes[slot].dev = st->st_dev;
 	s->nodes[slot].ino = st->st_ino;
@@ -189,6 +191,7 @@ void fuse_node_forget(struct fuse_server *s, uint64_t id, uint64_t n)
 		return;
 	hash_remove(s, slot);
 	close(node->fd);
+	s->fds_held--;
 	node->fd = -1;
 	node->gen++;
 	node->free_next = s->free_nodes;
@@ -199,6 +202,10 @@ int fuse_handle_add(struct fuse_server *s, int fd, bool is_dir, uint64_t node_id
 {
 	uint32_t slot;
 
+	if (s->fds_held >= s->fd_budget) {
+		close(fd);
+		return -EMFILE;
+	}
 	if (s->free_handles != 0) {
 		slot = s->free_handles;
 		s->free_handles = s->handles[slot].free_next;
@@ -227,6 +234,7 @@ int fuse_handle_add(struct fuse_server *s, int fd, bool is_dir, uint64_t node_id
 		slot = s->nr_handle_slots++;
 		s->handles[slot].gen = 0;
 	}
+	s->fds_held++;
 	s->handles[slot].fd = fd;
 	s->handles[slot].is_dir = is_dir;
 	s->handles[slot].node_id = node_id;
@@ -258,6 +266,7 @@ void fuse_handle_release(struct fuse_server *s, uint64_t fh)
 		return;
 	h = &s->handles[slot];
 	close(h->fd);
+	s->fds_held--;
 	h->fd = -1;
 	h->gen++;
 	h->free_next = s->free_handles;

@@ -8,8 +8,10 @@
 #include <linux/fuse.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hopvm/error.h"
@@ -1458,6 +1460,72 @@ static void test_many_nodes(void **state)
 	}
 }
 
+/* The modes the guest asks for are the modes made, whatever the host process's umask. */
+static void test_modes_ignore_host_umask(void **state)
+{
+	struct fuse_entry_out e;
+	mode_t old = umask(027);
+
+	(void)state;
+	fuse_server_close(srv);
+	assert_int_equal(fuse_server_open(&srv, share, false), 0);
+	init();
+	assert_int_equal(make_entry(FUSE_MKDIR, FUSE_ROOT_ID, &(struct fuse_mkdir_in){ 0777, 0 },
+				    sizeof(struct fuse_mkdir_in), "d", NULL, &e),
+			 sizeof(e));
+	assert_int_equal(e.attr.mode & 07777, 0777);
+	assert_attr_is(&e.attr, "d");
+	assert_int_equal(make_entry(FUSE_MKNOD, FUSE_ROOT_ID,
+				    &(struct fuse_mknod_in){ .mode = S_IFREG | 0666 },
+				    sizeof(struct fuse_mknod_in), "f", NULL, &e),
+			 sizeof(e));
+	assert_int_equal(e.attr.mode & 07777, 0666);
+	assert_attr_is(&e.attr, "f");
+	start(FUSE_CREATE, FUSE_ROOT_ID);
+	add(&(struct fuse_create_in){ .flags = O_RDWR, .mode = S_IFREG | 0664 },
+	    sizeof(struct fuse_create_in));
+	add_str("c");
+	assert_int_equal(send_req(), sizeof(e) + sizeof(struct fuse_open_out));
+	memcpy(&e, reply + OHDR, sizeof(e));
+	assert_int_equal(e.attr.mode & 07777, 0664);
+	assert_attr_is(&e.attr, "c");
+	umask(old);
+}
+
+/* A guest holding handles open never takes the fds the rest of hopvm needs.  In a child, as
+ * a lowered hard limit cannot be raised again. */
+static void test_fd_budget(void **state)
+{
+	struct rlimit low = { 200, 200 };
+	uint64_t node, fh;
+	unsigned opened = 0;
+	int ret, spare, status;
+	pid_t child;
+
+	(void)state;
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		fuse_server_close(srv);
+		if (setrlimit(RLIMIT_NOFILE, &low) < 0 || fuse_server_open(&srv, share, false) < 0)
+			_exit(10);
+		init();
+		node = node_of("hello.txt");
+		while ((ret = open_node(node, O_RDONLY, &fh, NULL)) > 0)
+			opened++;
+		if (ret != -EMFILE)
+			_exit(11);
+		if (opened < 10 || opened >= 200)
+			_exit(12);
+		/* The process still has fds to spare. */
+		spare = open("/dev/null", O_RDONLY);
+		_exit(spare >= 0 ? 0 : 13);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_create_as_requester(void **state)
 {
 	struct fuse_entry_out e;
@@ -1513,6 +1581,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_requests, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_small_out, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_many_nodes, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_modes_ignore_host_umask, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_budget, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_create_as_requester, setup_rw, teardown),
 	};
 
