@@ -6,7 +6,8 @@
 #                     reader, the virtqueue walk with virtio-blk's requests, virtio-net's
 #                     transmit, control and receive paths, the image loaders, the control
 #                     socket's request lines (fuzz_control_json: the JSON, then the command
-#                     and its arguments) and every device's state loader (fuzz_device_state)
+#                     and its arguments), every device's state loader (fuzz_device_state) and
+#                     the virtio-fs FUSE server (fuzz_fuse_server)
 #   make install PREFIX=/usr/local DESTDIR=
 #   V=1               show the full commands
 
@@ -73,7 +74,8 @@ LIB_SRCS := src/error.c src/threads.c src/size.c src/device_state.c src/memory.c
 	src/virtio/queue.c src/virtio/device.c src/virtio/pci.c src/virtio/pci_state.c \
 	src/virtio/blk.c src/virtio/rng.c src/virtio/console.c \
 	src/virtio/net.c src/virtio/net_ctrl.c src/net/tap.c \
-	src/exec/cpio.c src/exec/exec_config.c src/exec/kmod.c src/exec/kmod_dir.c
+	src/exec/cpio.c src/exec/exec_config.c src/exec/kmod.c src/exec/kmod_dir.c \
+	src/fs/fuse_server.c src/fs/fuse_table.c src/fs/fuse_dir.c src/fs/fuse_file.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm
@@ -109,7 +111,7 @@ UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf6
 	test_i8042 test_rtc_cmos test_console test_migration_stream test_device_state \
 	test_json test_migration_live test_kvm_host test_pci test_virtio test_acpi test_cpu_model \
 	test_fw_cfg test_testdev test_virtio_net test_seccomp test_cpio test_exec_config test_kmod \
-	test_exec_init
+	test_exec_init test_fuse_server
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
 BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
@@ -364,8 +366,28 @@ $(FUZZ_STATE_SEEDER): $(FUZZ_DIR)/obj/seeds/fuzz_device_state.o $(FUZZ_STATE_OBJ
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(FUZZ_CC) $^ $(FUZZ_SAN) -pthread -o $@
 
+# The virtio-fs FUSE server over a small read-write tree in a fresh /tmp directory, checking
+# after every run that nothing beside the share changed; the seeds in tests/fuzz/fuse-seeds
+# come from the harness built with HOPVM_FUZZ_SEEDS (make fuse-seeds writes them again).
+FUZZ_FUSE_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c $(filter src/fs/%,$(LIB_SRCS)))
+FUZZER_FUSE := $(FUZZ_DIR)/fuzz_fuse_server
+FUZZ_FUSE_SEEDER := $(FUZZ_DIR)/fuzz_fuse_server_seeds
+$(FUZZ_DIR)/obj/seeds/fuzz_fuse_server.o: tests/fuzz/fuzz_fuse_server.c \
+		$(FUZZ_FLAGS_STAMP) | fuzz-toolchain
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZCC  $< (seed generator)")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -DHOPVM_FUZZ_SEEDS -c $< -o $@
+$(FUZZER_FUSE): $(FUZZ_DIR)/obj/tests/fuzz/fuzz_fuse_server.o $(FUZZ_FUSE_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $^ -fsanitize=fuzzer $(FUZZ_SAN) -pthread -o $@
+$(FUZZ_FUSE_SEEDER): $(FUZZ_DIR)/obj/seeds/fuzz_fuse_server.o $(FUZZ_FUSE_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $^ $(FUZZ_SAN) -pthread -o $@
+fuse-seeds: $(FUZZ_FUSE_SEEDER)
+	$(Q)mkdir -p tests/fuzz/fuse-seeds && $(FUZZ_FUSE_SEEDER) tests/fuzz/fuse-seeds
+
 fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO) $(FUZZER_VIRTIO_NET) $(FUZZER_BOOT) \
-		$(FUZZER_JSON) $(FUZZER_STATE) $(FUZZ_STATE_SEEDER)
+		$(FUZZER_JSON) $(FUZZER_STATE) $(FUZZ_STATE_SEEDER) $(FUZZER_FUSE)
 	$(Q)rm -rf $(FUZZ_DIR)/seeds && mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus \
 		$(FUZZ_DIR)/corpus-virtio $(FUZZ_DIR)/corpus-virtio-net
 	$(Q)$(FUZZ_SEEDER) $(FUZZ_DIR)/seeds
@@ -386,6 +408,9 @@ fuzz: $(FUZZER) $(FUZZ_SEEDER) $(FUZZER_VIRTIO) $(FUZZER_VIRTIO_NET) $(FUZZER_BO
 	$(Q)$(FUZZ_STATE_SEEDER) $(FUZZ_DIR)/state-seeds
 	$(Q)$(FUZZER_STATE) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
 		-artifact_prefix=$(FUZZ_DIR)/state- $(FUZZ_DIR)/corpus-state $(FUZZ_DIR)/state-seeds
+	$(Q)mkdir -p $(FUZZ_DIR)/corpus-fuse
+	$(Q)$(FUZZER_FUSE) -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_DIR)/fuse- $(FUZZ_DIR)/corpus-fuse tests/fuzz/fuse-seeds
 
 install: $(HOPVM)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/hopvm/guests
@@ -395,7 +420,7 @@ install: $(HOPVM)
 clean:
 	rm -rf build
 
-.PHONY: all unit check check-unit san-hopvm bench fuzz fuzz-toolchain install clean
+.PHONY: all unit check check-unit san-hopvm bench fuzz fuse-seeds fuzz-toolchain install clean
 .SUFFIXES:
 .SECONDARY:
 
