@@ -75,8 +75,10 @@ LIB_SRCS := src/error.c src/threads.c src/size.c src/device_state.c src/memory.c
 	src/virtio/blk.c src/virtio/rng.c src/virtio/console.c \
 	src/virtio/net.c src/virtio/net_ctrl.c src/net/tap.c \
 	src/exec/cpio.c src/exec/exec_config.c src/exec/kmod.c src/exec/kmod_dir.c \
-	src/fs/fuse_server.c src/fs/fuse_table.c src/fs/fuse_dir.c src/fs/fuse_file.c
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+	src/fs/fuse_server.c src/fs/fuse_table.c src/fs/fuse_dir.c src/fs/fuse_file.c \
+	src/virtio/fs.c src/exec/exec.c src/exec/relay.c src/exec/initramfs.c
+# hopvm exec's guest init rides inside hopvm (src/exec/init_image.S).
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/src/exec/init_image.o
 LIB := $(BUILD)/libhopvm.a
 HOPVM := $(BUILD)/hopvm
 
@@ -208,10 +210,15 @@ $(GUEST_BENCH_TOOLS): $(BUILD)/tests/%: tests/bench/%.c
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static $< -o $@
 
+$(BUILD)/obj/src/exec/init_image.o: src/exec/init_image.S $(EXEC_INIT)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(CC) -c -DEXEC_INIT_PATH='"$(EXEC_INIT)"' $< -o $@
+
 $(EXEC_INIT): $(EXEC_INIT_SRCS) guests/exec-init/exec_init.h include/hopvm/exec_abi.h $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
-	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static -Iinclude $(EXEC_INIT_SRCS) -o $@
+	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static -s -Iinclude $(EXEC_INIT_SRCS) -o $@
 
 # With the host's flags (sanitizers under SAN=1), since it runs only on the host.
 $(EXEC_INIT_TEST): $(EXEC_INIT_SRCS) guests/exec-init/exec_init.h include/hopvm/exec_abi.h \

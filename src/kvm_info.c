@@ -98,3 +98,17 @@ int kvm_info_cpu_available(int kvm_fd, const struct kvm_info *info, struct kvm_c
 	cpu_model_available(*cpuid, kvm_info_cap(info, KVM_CAP_TSC_DEADLINE_TIMER) > 0);
 	return 0;
 }
+
+const char *kvm_info_stock_kernel_warning(void)
+{
+	struct kvm_host host;
+
+	kvm_info_read_host(&host);
+	if (!kvm_host_emulates_kernel_code(host.kind))
+		return NULL;
+	return "this host's KVM is PVM, which runs a guest kernel's code in KVM's instruction "
+	       "emulator unless the kernel is built for PVM. Debian's and other stock kernels "
+	       "are not: they may take minutes, or never reach init. 'tools/kvm-sandbox "
+	       "--force-sandbox -- hopvm ...' boots them in an emulated machine with AMD-V "
+	       "instead.";
+}

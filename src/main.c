@@ -13,6 +13,7 @@
 #include "hopvm/boot.h"
 #include "hopvm/control.h"
 #include "hopvm/error.h"
+#include "hopvm/exec.h"
 #include "hopvm/fw_cfg.h"
 #include "hopvm/kvm.h"
 #include "hopvm/kvm_info.h"
@@ -31,6 +32,9 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: hopvm run [options] IMAGE   run a guest kernel\n"
 		"       hopvm run [options] --kernel BZIMAGE [--initrd FILE]   boot Linux\n"
+		"       hopvm exec [options] -- COMMAND [ARG...]   run COMMAND in a fresh Linux\n"
+		"                                   kernel on this machine's own files (see\n"
+		"                                   hopvm exec --help)\n"
 		"       hopvm ctl SOCKET COMMAND [KEY=VALUE...]   ask a running VM through\n"
 		"                                   --control: status, pause, resume, shutdown\n"
 		"                                   (the ACPI power button), quit,\n"
@@ -85,6 +89,9 @@ static void usage(FILE *out)
 		"                          or created until hopvm exits; hopvm configures nothing\n"
 		"                          else on the host); MAC default 52:54:00:12:34:56 for\n"
 		"                          the first, then :57, ...; up to 4, after the disks\n"
+		"      --share PATH,tag=TAG[,rw]  the host directory PATH for the guest's virtio-fs\n"
+		"                          (mount -t virtiofs TAG DIR), read-only unless rw;\n"
+		"                          served by hopvm itself; up to 4\n"
 		"      --no-rng            leave out the virtio-rng entropy device (attached by\n"
 		"                          default)\n"
 		"      --no-acpi           give the guest no ACPI tables or power management\n"
@@ -197,6 +204,7 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 		{ "hugepages", no_argument, NULL, 'H' },
 		{ "disk", required_argument, NULL, 'd' },
 		{ "net", required_argument, NULL, 'E' },
+		{ "share", required_argument, NULL, 'F' },
 		{ "no-rng", no_argument, NULL, 'N' },
 		{ "no-acpi", no_argument, NULL, 'A' },
 		{ "fw-cfg", required_argument, NULL, 'G' },
@@ -301,6 +309,13 @@ static int parse_run_args(int argc, char **argv, struct vm_config *cfg,
 			if (virtio_net_parse_option(optarg, cfg->nr_nets, &cfg->nets[cfg->nr_nets]) < 0)
 				return usage_error("%s", err_msg());
 			cfg->nr_nets++;
+			break;
+		case 'F':
+			if (cfg->nr_shares == VM_MAX_SHARES)
+				return usage_error("--share: no more than %s shared directories", "4");
+			if (virtio_fs_parse_option(optarg, &cfg->shares[cfg->nr_shares]) < 0)
+				return usage_error("%s", err_msg());
+			cfg->nr_shares++;
 			break;
 		case 'N':
 			cfg->rng = false;
@@ -462,22 +477,6 @@ out:
 	return status;
 }
 
-/* Once per run: a stock kernel on PVM is a long wait or a silent one, and the user should
- * know why before it starts. */
-static void warn_if_kernel_emulated(void)
-{
-	struct kvm_host host;
-
-	kvm_info_read_host(&host);
-	if (!kvm_host_emulates_kernel_code(host.kind))
-		return;
-	fprintf(stderr, "hopvm: warning: this host's KVM is PVM, which runs a guest kernel's code "
-		"in KVM's instruction emulator unless the kernel is built for PVM. Debian's and "
-		"other stock kernels are not: they may take minutes, or never reach init. "
-		"'tools/kvm-sandbox --force-sandbox -- hopvm run ...' boots them in an emulated "
-		"machine with AMD-V instead.\n");
-}
-
 static int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg = {
@@ -529,7 +528,8 @@ static int cmd_run(int argc, char **argv)
 	boot.nr_modules = files.nr_modules;
 	if (image.data != NULL && (boot.format == BOOT_FORMAT_LINUX ||
 	    (boot.format == BOOT_FORMAT_AUTO && bzimage_detect(image.data, image.size))))
-		warn_if_kernel_emulated();
+		if (kvm_info_stock_kernel_warning() != NULL)
+			fprintf(stderr, "hopvm: warning: %s\n", kvm_info_stock_kernel_warning());
 	do {
 		status = run_vm_once(&cfg, &boot, &files, &image, &rebooted);
 		if (rebooted && files.on_reboot_restart)
@@ -696,6 +696,8 @@ int main(int argc, char **argv)
 		return cmd_info(argc - 1, argv + 1);
 	if (strcmp(cmd, "ctl") == 0)
 		return cmd_ctl(argc - 1, argv + 1);
+	if (strcmp(cmd, "exec") == 0)
+		return cmd_exec(argc - 1, argv + 1);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("hopvm %s\n", HOPVM_VERSION);
 		return 0;

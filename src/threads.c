@@ -39,6 +39,8 @@ static const char *const kind_names[THREAD_KINDS] = {
 	[THREAD_CONTROL] = "control",
 	[THREAD_MIGRATION] = "migration",
 	[THREAD_THROTTLE] = "throttle",
+	[THREAD_VIRTIO_FS] = "virtio-fs",
+	[THREAD_EXEC_RELAY] = "exec-relay",
 };
 
 static bool seccomp_off;
@@ -165,6 +167,18 @@ static const struct seccomp_rule console_rules[] = {
 	END,
 };
 
+/* A virtio-fs file server: names resolved one component at a time below the share with the
+ * *at() calls, its own descriptors reopened through /proc/self/fd, files created as the
+ * guest's user (setfsuid); nothing that could mount, chroot or run a program. */
+static const struct seccomp_rule fs_rules[] = {
+	ALLOW(openat), ALLOW(mkdirat), ALLOW(mknodat), ALLOW(unlinkat), ALLOW(renameat),
+	ALLOW(renameat2), ALLOW(symlinkat), ALLOW(readlinkat), ALLOW(linkat), ALLOW(fchownat),
+	ALLOW(fchmodat), ALLOW(fchmod), ALLOW(fchown), ALLOW(utimensat), ALLOW(ftruncate),
+	ALLOW(getdents64), ALLOW(fstatfs), ALLOW(statx), ALLOW(faccessat), ALLOW(faccessat2),
+	ALLOW(setfsuid), ALLOW(setfsgid), ALLOW(syncfs), ALLOW(dup), ALLOW(getuid), ALLOW(geteuid),
+	END,
+};
+
 /* The main thread waits for the VM's end and tears it down, and after a reboot with
  * --on-reboot restart builds it again, starting threads that inherit this filter: it may
  * do what set-up and every other thread do, but still never run a program. */
@@ -186,6 +200,9 @@ const struct seccomp_table seccomp_tables[THREAD_KINDS] = {
 	[THREAD_CONTROL] = { { base_rules, spawn_rules, control_rules, migration_rules } },
 	[THREAD_MIGRATION] = { { base_rules, spawn_rules, migration_rules } },
 	[THREAD_THROTTLE] = { { base_rules } },
+	[THREAD_VIRTIO_FS] = { { base_rules, io_rules, data_rules, fs_rules } },
+	/* hopvm exec's relay reads and writes descriptors it was given: the base is enough. */
+	[THREAD_EXEC_RELAY] = { { base_rules } },
 };
 
 /* --- compiling a table --------------------------------------------------------------- */
@@ -386,7 +403,7 @@ int thread_enter(enum thread_kind kind, unsigned index)
 	const char *probe = getenv("HOPVM_SECCOMP_PROBE");
 	int ret;
 
-	if (kind == THREAD_VCPU || kind == THREAD_VIRTIO_IO)
+	if (kind == THREAD_VCPU || kind == THREAD_VIRTIO_IO || kind == THREAD_VIRTIO_FS)
 		snprintf(thread_name, sizeof(thread_name), "%s %u", kind_names[kind], index);
 	else
 		snprintf(thread_name, sizeof(thread_name), "%s", kind_names[kind]);

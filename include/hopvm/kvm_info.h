@@ -29,6 +29,10 @@ struct kvm_info {
 /* The kind of KVM, from /sys or the tree $HOPVM_SYSFS_ROOT names (for tests), and CPUID. */
 void kvm_info_read_host(struct kvm_host *host);
 
+/* What to tell someone about to boot a stock kernel on this host, or NULL: on PVM its code
+ * runs in KVM's instruction emulator (hopvm run --kernel, hopvm exec). */
+const char *kvm_info_stock_kernel_warning(void);
+
 /* Fills info from an open /dev/kvm; info->host is kvm_info_read_host()'s to fill. */
 int kvm_info_read(int kvm_fd, struct kvm_info *info) __attribute__((warn_unused_result));
 

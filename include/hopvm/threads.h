@@ -19,6 +19,8 @@ enum thread_kind {
 	THREAD_CONTROL,		/* the control socket; starts migrations */
 	THREAD_MIGRATION,	/* a live migration's sender */
 	THREAD_THROTTLE,	/* auto-converge's vCPU throttle */
+	THREAD_VIRTIO_FS,	/* a virtio-fs device's: its queues and the file server */
+	THREAD_EXEC_RELAY,	/* hopvm exec: the command's streams to and from hvc0 */
 	THREAD_KINDS
 };
 

@@ -14,6 +14,7 @@
 
 #include "hopvm/device_state.h"
 #include "hopvm/memory.h"
+#include "hopvm/threads.h"
 #include "hopvm/virtio_queue.h"
 
 /* Device types (virtio 1.x, section 5) and their PCI device IDs (0x1040 + type). */
@@ -21,6 +22,7 @@
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_FS 26
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
 
@@ -48,6 +50,9 @@ struct virtio_device_ops {
 	uint16_t device_id;		/* VIRTIO_ID_* */
 	uint32_t pci_class;
 	unsigned nr_queues;
+	/* The kind of its I/O thread, whose seccomp filter it runs under: 0 (no device runs on
+	 * the main thread) means THREAD_VIRTIO_IO. */
+	enum thread_kind io_thread;
 	/* The driver made chains available on queue q (or the device was started). */
 	int (*queue_notify)(struct virtio_device *vd, unsigned q);
 	/* The driver wrote config[offset, offset + size) (NULL: the config is read-only). */

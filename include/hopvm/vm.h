@@ -33,6 +33,7 @@
 #include "hopvm/uart_16550.h"
 #include "hopvm/virtio_blk.h"
 #include "hopvm/virtio_console.h"
+#include "hopvm/virtio_fs.h"
 #include "hopvm/virtio_net.h"
 #include "hopvm/virtio_pci.h"
 #include "hopvm/virtio_rng.h"
@@ -58,6 +59,7 @@ struct vcpu;
 #define VM_MAX_DISKS 6
 #define VM_MAX_VIRTIO 8
 #define VM_MAX_NETS 4	/* within VM_MAX_VIRTIO, with the disks and the rest */
+#define VM_MAX_SHARES 4	/* likewise */
 
 struct vm_disk_config {
 	char path[256];
@@ -83,7 +85,11 @@ struct vm_config {
 	unsigned nr_nets;
 	bool rng;		/* attach virtio-rng (default; --no-rng leaves it out) */
 	bool virtio_console;	/* --virtio-console: hvc0 ... */
-	const char *virtio_console_path;	/* ... appending there, or where COM1 writes */
+	const char *virtio_console_path;	/* ... appending there, or where COM1 writes, */
+	bool virtio_console_channel;	/* ... or reading and writing this socket (hopvm exec) */
+	int virtio_console_fd;
+	struct virtio_fs_option shares[VM_MAX_SHARES];	/* --share, in order, after the NICs */
+	unsigned nr_shares;
 	bool acpi;		/* ACPI tables and the PM1 block (default; --no-acpi leaves them out) */
 	bool test_devices;	/* --test-devices: QEMU's pc-testdev and pci-testdev */
 	const struct fw_cfg_user_file *fw_cfg_files;	/* --fw-cfg, loaded; the caller's */
@@ -123,6 +129,8 @@ struct vm {
 	unsigned nr_nets;
 	struct virtio_rng rng;
 	struct virtio_console hvc;
+	struct virtio_fs shares[VM_MAX_SHARES];
+	unsigned nr_shares;
 	struct virtio_pci virtio[VM_MAX_VIRTIO];
 	unsigned nr_virtio;
 	struct pci_testdev pci_testdev;	/* with cfg.test_devices */

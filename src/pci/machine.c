@@ -98,13 +98,24 @@ int vm_pci_init(struct vm *vm)
 			ret = add_virtio(vm, &vm->nets[i].vdev);
 		}
 	}
+	for (unsigned i = 0; ret == 0 && i < vm->cfg.nr_shares; i++) {
+		ret = virtio_fs_open(&vm->shares[i], &vm->mem, &vm->cfg.shares[i]);
+		if (ret == 0) {
+			vm->nr_shares++;
+			ret = add_virtio(vm, &vm->shares[i].vdev);
+		}
+	}
 	if (ret == 0 && vm->cfg.rng) {
 		virtio_rng_init(&vm->rng, &vm->mem);
 		ret = add_virtio(vm, &vm->rng.vdev);
 	}
 	if (ret == 0 && vm->cfg.virtio_console) {
-		ret = virtio_console_open(&vm->hvc, &vm->mem, vm->cfg.virtio_console_path,
-					  vm->cfg.console_fd);
+		if (vm->cfg.virtio_console_channel)
+			ret = virtio_console_open(&vm->hvc, &vm->mem, NULL, vm->cfg.virtio_console_fd,
+						  vm->cfg.virtio_console_fd);
+		else
+			ret = virtio_console_open(&vm->hvc, &vm->mem, vm->cfg.virtio_console_path,
+						  vm->cfg.console_fd, -1);
 		if (ret == 0)
 			ret = add_virtio(vm, &vm->hvc.vdev);
 	}
@@ -195,6 +206,9 @@ void vm_pci_free(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_nets; i++)
 		virtio_net_close(&vm->nets[i]);
 	vm->nr_nets = 0;
+	for (unsigned i = 0; i < vm->nr_shares; i++)
+		virtio_fs_close(&vm->shares[i]);
+	vm->nr_shares = 0;
 	virtio_console_close(&vm->hvc);	/* closes only a file it opened */
 	if (vm->pci_testdev_ready)
 		pci_testdev_destroy(&vm->pci_testdev);

@@ -659,7 +659,8 @@ static void *io_thread(void *arg)
 	struct virtio_device *vd = vp->vd;
 	unsigned n = nr_queues(vp);
 
-	if (thread_enter(THREAD_VIRTIO_IO, vp->io_index) < 0) {
+	if (thread_enter(vd->ops->io_thread ? vd->ops->io_thread : THREAD_VIRTIO_IO,
+			 vp->io_index) < 0) {
 		pthread_mutex_lock(&vp->lock);
 		device_broken(vp, err_msg());
 		pthread_mutex_unlock(&vp->lock);

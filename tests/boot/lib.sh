@@ -4,7 +4,7 @@
 #   case_begin NAME
 #   run_expect STATUS COMMAND [ARGS...]   run it (with a timeout, stdin from $CASE_STDIN or
 #                                         /dev/null), check the status
-#   out_has TEXT / out_lacks TEXT / err_has TEXT / err_empty
+#   out_has TEXT / out_lacks TEXT / err_has TEXT / err_empty / out_is TEXT / err_is TEXT
 #   case_end
 #   case_skip NAME WHY
 #   case_runs                             true inside a case that really runs here
@@ -96,6 +96,19 @@ out_lacks() {
 err_has() {
 	case_runs || return 0
 	grep -qF -- "$1" "$OUT/$case_name.err" || problem "stderr lacks '$1'"
+}
+
+# The whole of stdout (or stderr) is exactly TEXT (printf's %b: \n for a newline).
+out_is() {
+	case_runs || return 0
+	[ "$(cat "$OUT/$case_name.out"; echo .)" = "$(printf '%b.' "$1")" ] ||
+		problem "stdout is not exactly '$1'"
+}
+
+err_is() {
+	case_runs || return 0
+	[ "$(cat "$OUT/$case_name.err"; echo .)" = "$(printf '%b.' "$1")" ] ||
+		problem "stderr is not exactly '$1'"
 }
 
 err_empty() {

@@ -176,7 +176,7 @@ static int add_function(struct rig *r, enum function f, unsigned slot)
 		vd = &r->rng.vdev;
 		break;
 	default:
-		if (virtio_console_open(&r->con, &mem, NULL, net_fds[0]) < 0)
+		if (virtio_console_open(&r->con, &mem, NULL, net_fds[0], -1) < 0)
 			return -1;
 		r->con_up = true;
 		vd = &r->con.vdev;

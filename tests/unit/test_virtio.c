@@ -629,7 +629,7 @@ static void test_console_transmit(void **state)
 
 	(void)state;
 	assert_int_equal(pipe(pipe_fds), 0);
-	assert_int_equal(virtio_console_open(&con, &mem, NULL, pipe_fds[1]), 0);
+	assert_int_equal(virtio_console_open(&con, &mem, NULL, pipe_fds[1], -1), 0);
 	assert_int_equal(virtio_pci_init(&vp, &con.vdev, &plat), 0);
 	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
 	bar_w(VIRTIO_PCI_GFSELECT, 1, 4);
@@ -664,10 +664,63 @@ static void test_console_transmit(void **state)
 	close(pipe_fds[1]);
 }
 
+/* hopvm exec's channel: what arrives on in_fd fills the guest's receive buffers, one chain at
+ * a time, only while the guest has posted some; at the end of the input the device stops
+ * reading and the guest keeps its buffer. */
+static void test_console_receive(void **state)
+{
+	struct virtio_pci_platform plat = { .intx = fake_intx, .msi = fake_msi, .intx_irq = 17 };
+	static struct virtio_console con;
+	int pipe_fds[2], out_fds[2];
+
+	(void)state;
+	assert_int_equal(pipe(pipe_fds), 0);
+	assert_int_equal(pipe(out_fds), 0);
+	assert_int_equal(virtio_console_open(&con, &mem, NULL, out_fds[1], pipe_fds[0]), 0);
+	assert_int_equal(virtio_pci_init(&vp, &con.vdev, &plat), 0);
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	bar_w(VIRTIO_PCI_GFSELECT, 1, 4);
+	bar_w(VIRTIO_PCI_GF, 1, 4);	/* VERSION_1 */
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	      VIRTIO_STATUS_FEATURES_OK, 1);
+	bar_w(VIRTIO_PCI_Q_SELECT, VIRTIO_CONSOLE_RX, 2);
+	bar_w(VIRTIO_PCI_Q_SIZE, QSIZE, 2);
+	bar_w(VIRTIO_PCI_Q_DESC, DESC, 8);
+	bar_w(VIRTIO_PCI_Q_AVAIL, AVAIL, 8);
+	bar_w(VIRTIO_PCI_Q_USED, USED, 8);
+	bar_w(VIRTIO_PCI_Q_ENABLE, 1, 2);
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
+
+	/* No buffer posted: the device does not even look at its input. */
+	assert_int_equal(virtio_console_ops.input_fd(&con.vdev), -1);
+	put_desc(DESC, 0, DATA, 16, VIRTQ_DESC_F_WRITE, 0);
+	make_available(0);
+	assert_int_equal(virtio_console_ops.input_fd(&con.vdev), pipe_fds[0]);
+	assert_int_equal(write(pipe_fds[1], "hi\n", 3), 3);
+	assert_int_equal(virtio_console_ops.input_ready(&con.vdev), 0);
+	assert_memory_equal(ram + DATA, "hi\n", 3);
+	assert_int_equal(le16_get(ram + USED + 2), 1);
+	assert_int_equal(le32_get(ram + USED + 8), 3);
+	assert_int_equal(virtio_console_ops.input_fd(&con.vdev), -1);	/* nothing posted */
+
+	put_desc(DESC, 1, DATA + 0x100, 16, VIRTQ_DESC_F_WRITE, 0);
+	make_available(1);
+	close(pipe_fds[1]);
+	assert_int_equal(virtio_console_ops.input_ready(&con.vdev), 0);
+	assert_int_equal(le16_get(ram + USED + 2), 1);	/* the buffer stays the guest's */
+	assert_int_equal(virtio_console_ops.input_fd(&con.vdev), -1);	/* the input ended */
+	virtio_pci_free(&vp);
+	close(pipe_fds[0]);
+	close(out_fds[0]);
+	close(out_fds[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_chain_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_console_receive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_layouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_indirect, setup, teardown),
