@@ -194,7 +194,8 @@ static int reply_open(struct fuse_req *r, int fd, size_t at)
 		o.open_flags = FOPEN_KEEP_CACHE;
 	if (at + sizeof(o) > r->reply_room) {
 		fuse_handle_release(r->s, o.fh);
-		return fuse_reply(r, &o, at + sizeof(o));	/* refused: no room */
+		return fuse_refuse(r, REFUSED_REPLY_ROOM, -EINVAL,
+				   "%zu reply bytes do not fit in %zu", at + sizeof(o), r->reply_room);
 	}
 	fuse_out_put(r, sizeof(struct fuse_out_header) + at, &o, sizeof(o));
 	return (int)(at + sizeof(o));

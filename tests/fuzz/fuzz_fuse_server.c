@@ -11,6 +11,7 @@
  * Built with HOPVM_FUZZ_SEEDS, writes a few valid runs into the directory argv[1]. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <linux/fuse.h>
 #include <signal.h>
 #include <stdio.h>
@@ -100,6 +101,21 @@ static void check_outside(void)
 	close(fd);
 }
 
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	remove(path);
+	return 0;
+}
+
+/* libFuzzer ends with exit(): leave no tree behind in /tmp. */
+static void remove_tree(void)
+{
+	nftw(base, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void once(void)
 {
 	struct rlimit fsize = { MAX_FILE_SIZE, MAX_FILE_SIZE };
@@ -107,6 +123,7 @@ static void once(void)
 	if (out_buf != NULL)
 		return;
 	make_tree();
+	atexit(remove_tree);
 	if (stat(base, &base_st) < 0 || stat(outside, &outside_st) < 0 ||
 	    stat(secret, &secret_st) < 0)
 		abort();
