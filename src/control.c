@@ -218,6 +218,16 @@ static void control_migrate(struct control *ctl, struct control_request *req, ch
 {
 	struct mig_target *t = &req->target;
 
+	/* Refused before anything is sent, as QEMU refuses a VM with vhost-user-fs. */
+	if (ctl->vm->nr_shares > 0) {
+		char why[4096 + 256];
+
+		snprintf(why, sizeof(why), "this VM cannot migrate: the guest has the share '%s' "
+			 "(%s), whose open files and node ids live in this hopvm's file server",
+			 ctl->vm->shares[0].opt.tag, ctl->vm->shares[0].opt.path);
+		reply_error(reply, len, why);
+		return;
+	}
 	if (t->kind == MIG_TARGET_FILE) {
 		if (migration_active(&ctl->migration))
 			reply_error(reply, len, "a live migration is running (see migrate-status)");

@@ -33,7 +33,7 @@ struct virtio_fs {
 	struct virtio_device vdev;
 	struct fuse_server *server;
 	struct virtio_fs_option opt;
-	bool refused_logged[4];	/* each kind of unanswerable request is said once */
+	bool unanswerable_logged;	/* a request with no room for an errno, said once */
 };
 
 /* Parses --share's value.  -EINVAL with a message for a missing path or tag, a tag longer than

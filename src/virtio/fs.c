@@ -19,6 +19,7 @@ static int serve(struct virtio_device *vd, struct virtq_chain *c)
 	struct virtio_fs *fs = vd->priv;
 	struct iovec in[VIRTQ_MAX_SIZE], out[VIRTQ_MAX_SIZE];
 	int nr_in = 0, nr_out = 0, ret;
+	char why[256];
 
 	if (c->out_len > 0)
 		nr_in = virtq_chain_iov(c, false, 0, c->out_len, in, VIRTQ_MAX_SIZE);
@@ -27,10 +28,14 @@ static int serve(struct virtio_device *vd, struct virtq_chain *c)
 	if (nr_in < 0 || nr_out < 0)
 		return err_set(-EIO, "a chain's buffers do not add up");
 	ret = fuse_server_handle(fs->server, in, (unsigned)nr_in, out, (unsigned)nr_out);
+	/* Guest misuse answered with an errno: one line per kind. */
+	if (fuse_server_new_refusal(fs->server, why, sizeof(why)))
+		fprintf(stderr, "hopvm: virtio-fs (%s): %s; further ones of this kind are not "
+			"reported\n", fs->opt.tag, why);
 	if (ret < 0) {
 		/* Nowhere to put an errno: the chain goes back empty and the device serves on. */
-		if (!fs->refused_logged[0]) {
-			fs->refused_logged[0] = true;
+		if (!fs->unanswerable_logged) {
+			fs->unanswerable_logged = true;
 			fprintf(stderr, "hopvm: virtio-fs (%s): a request could not be answered: %s; "
 				"further ones are not reported\n", fs->opt.tag, err_msg());
 		}

@@ -194,6 +194,16 @@ static void test_control_answers(void **state)
 	assert_string_equal(reply, "{\"ok\": true, \"state\": \"running\", \"power_button\": "
 			    "\"pressed\"}");
 	acpi_pm_destroy(&vm.acpi_pm);
+	/* A share's open files live in this hopvm: refused before anything starts. */
+	vm.nr_shares = 1;
+	strcpy(vm.shares[0].opt.tag, "t");
+	strcpy(vm.shares[0].opt.path, "/srv");
+	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"file:/tmp/x.snap\"}", reply,
+		       sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"this VM cannot migrate: the guest has the "
+			    "share 't' (/srv), whose open files and node ids live in this hopvm's "
+			    "file server\"}");
+	vm.nr_shares = 0;
 	control_handle(&ctl, "{\"cmd\": \"fly\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"unknown command 'fly' (status, pause, resume, "
 			    "shutdown, quit, migrate, migrate-status, migrate-cancel)\"}");

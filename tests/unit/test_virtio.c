@@ -3,6 +3,8 @@
  * does the I/O thread's work). */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include "hopvm/le.h"
 #include "hopvm/virtio_blk.h"
 #include "hopvm/virtio_console.h"
+#include "hopvm/virtio_fs.h"
 #include "hopvm/virtio_pci.h"
 #include "hopvm/virtio_rng.h"
 #include "unit.h"
@@ -716,11 +719,116 @@ static void test_console_receive(void **state)
 	close(out_fds[1]);
 }
 
+static void test_fs_option(void **state)
+{
+	struct virtio_fs_option o;
+
+	(void)state;
+	assert_int_equal(virtio_fs_parse_option("/srv/data,tag=data", &o), 0);
+	assert_string_equal(o.path, "/srv/data");
+	assert_string_equal(o.tag, "data");
+	assert_true(o.read_only);
+	assert_int_equal(virtio_fs_parse_option("/srv,tag=t,rw", &o), 0);
+	assert_false(o.read_only);
+	assert_int_equal(virtio_fs_parse_option("/srv", &o), -EINVAL);
+	assert_err_mentions("give its tag");
+	assert_int_equal(virtio_fs_parse_option("tag=t", &o), -EINVAL);
+	assert_err_mentions("give a directory first");
+	assert_int_equal(virtio_fs_parse_option("/srv,tag=0123456789012345678901234567890123456", &o),
+			 -EINVAL);
+	assert_err_mentions("must be 1 to 36 bytes");
+	assert_int_equal(virtio_fs_parse_option("/srv,tag=", &o), -EINVAL);
+	assert_int_equal(virtio_fs_parse_option("/srv,tag=t,cache=always", &o), -EINVAL);
+	assert_err_mentions("unknown 'cache=always'");
+}
+
+/* One FUSE request on the request queue: the device hands it to the file server and the reply
+ * comes back in the chain's writable buffer.  A request too short to answer goes back empty,
+ * and the device serves on. */
+static void fs_request(unsigned head, const void *req, uint32_t len)
+{
+	memcpy(ram + DATA + 0x2000 * head, req, len);
+	put_desc(DESC, 2 * head, DATA + 0x2000 * head, len, VIRTQ_DESC_F_NEXT, 2 * head + 1);
+	put_desc(DESC, 2 * head + 1, DATA + 0x2000 * head + 0x1000, 0x1000, VIRTQ_DESC_F_WRITE, 0);
+	make_available((uint16_t)(2 * head));
+	bar_w(VIRTIO_PCI_NOTIFY + VIRTIO_PCI_NOTIFY_MULTIPLIER * VIRTIO_FS_REQUEST_QUEUE,
+	      VIRTIO_FS_REQUEST_QUEUE, 2);
+	virtio_pci_poll(&vp);
+}
+
+static void test_fs_device(void **state)
+{
+	struct virtio_pci_platform plat = { .intx = fake_intx, .msi = fake_msi, .intx_irq = 17 };
+	static struct virtio_fs fs;
+	struct virtio_fs_option opt;
+	char dir[] = "/tmp/hopvm-test-fs-XXXXXX";
+	struct {
+		struct fuse_in_header h;
+		struct fuse_init_in init;
+	} req = { .h = { .len = sizeof(req), .opcode = FUSE_INIT, .unique = 7 },
+		  .init = { .major = 7, .minor = 38, .max_readahead = 65536 } };
+	struct fuse_out_header out;
+	struct fuse_init_out init_out;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(virtio_fs_open(&fs, &mem, &(struct virtio_fs_option){ .tag = "x" }), -ENOENT);
+	snprintf(opt.path, sizeof(opt.path), "%s", dir);
+	strcpy(opt.tag, "shared");
+	opt.read_only = true;
+	assert_int_equal(virtio_fs_open(&fs, &mem, &opt), 0);
+	assert_int_equal(virtio_pci_init(&vp, &fs.vdev, &plat), 0);
+	assert_int_equal(bar_r(VIRTIO_PCI_NUM_QUEUES, 2), 2);	/* high priority, requests */
+	assert_int_equal(bar_r(VIRTIO_PCI_DEVICE_CFG, 4), 0x72616873);	/* "shar" */
+	assert_int_equal(bar_r(VIRTIO_PCI_DEVICE_CFG + 4, 2), 0x6465);	/* "ed" */
+	assert_int_equal(bar_r(VIRTIO_PCI_DEVICE_CFG + 6, 1), 0);
+	assert_int_equal(bar_r(VIRTIO_PCI_DEVICE_CFG + 36, 4), 1);	/* one request queue */
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	bar_w(VIRTIO_PCI_GFSELECT, 1, 4);
+	bar_w(VIRTIO_PCI_GF, 1, 4);	/* VERSION_1 */
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	      VIRTIO_STATUS_FEATURES_OK, 1);
+	bar_w(VIRTIO_PCI_Q_SELECT, VIRTIO_FS_REQUEST_QUEUE, 2);
+	bar_w(VIRTIO_PCI_Q_SIZE, QSIZE, 2);
+	bar_w(VIRTIO_PCI_Q_DESC, DESC, 8);
+	bar_w(VIRTIO_PCI_Q_AVAIL, AVAIL, 8);
+	bar_w(VIRTIO_PCI_Q_USED, USED, 8);
+	bar_w(VIRTIO_PCI_Q_ENABLE, 1, 2);
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
+
+	fs_request(0, &req, sizeof(req));
+	assert_int_equal(le16_get(ram + USED + 2), 1);
+	assert_int_equal(le32_get(ram + USED + 8), sizeof(out) + sizeof(init_out));
+	memcpy(&out, ram + DATA + 0x1000, sizeof(out));
+	memcpy(&init_out, ram + DATA + 0x1000 + sizeof(out), sizeof(init_out));
+	assert_int_equal(out.error, 0);
+	assert_int_equal(out.unique, 7);
+	assert_int_equal(init_out.major, 7);
+
+	/* Eight bytes are no FUSE header: nothing to answer, but the device is not broken. */
+	fs_request(1, &req, 8);
+	assert_int_equal(le16_get(ram + USED + 2), 2);
+	assert_int_equal(le32_get(ram + USED + 8 + 8), 0);
+	assert_int_equal(bar_r(VIRTIO_PCI_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	req.h.unique = 8;
+	fs_request(2, &req, sizeof(req));
+	assert_int_equal(le16_get(ram + USED + 2), 3);
+	memcpy(&out, ram + DATA + 0x4000 + 0x1000, sizeof(out));
+	assert_int_equal(out.unique, 8);
+
+	virtio_pci_free(&vp);
+	virtio_fs_close(&fs);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_chain_in_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_console_receive, setup, teardown),
+		cmocka_unit_test(test_fs_option),
+		cmocka_unit_test_setup_teardown(test_fs_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_broken_rings, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_layouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_indirect, setup, teardown),
