@@ -55,7 +55,7 @@ GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
 	-Wl,-z,max-page-size=4096
 
 # --- the product -----------------------------------------------------------------------
-LIB_SRCS := src/error.c src/threads.c src/size.c src/device_state.c src/memory.c src/bus.c src/kvm.c \
+LIB_SRCS := src/error.c src/fd_io.c src/threads.c src/size.c src/device_state.c src/memory.c src/bus.c src/kvm.c \
 	src/kvm_info.c src/kvm_host.c src/vm.c src/json.c src/control.c \
 	src/vcpu.c src/console.c src/control_client.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
@@ -358,7 +358,8 @@ FUZZ_STATE_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,src/error.c src/memory.c \
 	src/devices/acpi_pm.c src/devices/fw_cfg.c src/devices/pc_testdev.c src/arch/x86/e820.c \
 	src/pci/pci.c src/pci/msix.c src/pci/testdev.c src/virtio/queue.c src/virtio/device.c \
 	src/virtio/pci.c src/virtio/pci_state.c src/virtio/rng.c src/virtio/blk.c \
-	src/virtio/console.c src/virtio/net.c src/virtio/net_ctrl.c src/net/tap.c src/threads.c)
+	src/virtio/console.c src/fd_io.c src/virtio/net.c src/virtio/net_ctrl.c src/net/tap.c \
+	src/threads.c)
 FUZZER_STATE := $(FUZZ_DIR)/fuzz_device_state
 FUZZ_STATE_SEEDER := $(FUZZ_DIR)/fuzz_device_state_seeds
 $(FUZZ_DIR)/obj/seeds/fuzz_device_state.o: tests/fuzz/fuzz_device_state.c \

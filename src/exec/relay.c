@@ -7,29 +7,11 @@
 #include <unistd.h>
 
 #include "hopvm/error.h"
+#include "hopvm/fd_io.h"
 #include "hopvm/exec_relay.h"
 #include "hopvm/le.h"
 #include "hopvm/threads.h"
 #include "hopvm/vm.h"
-
-/* hopvm's own output: a slow reader slows the guest down, a closed one loses the output. */
-static void write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-		} else if (n < 0 && errno == EAGAIN) {
-			struct pollfd w = { .fd = fd, .events = POLLOUT };
-
-			(void)poll(&w, 1, -1);
-		} else if (!(n < 0 && errno == EINTR)) {
-			return;
-		}
-	}
-}
 
 static void broken(struct exec_relay *r, const char *what)
 {
@@ -42,10 +24,10 @@ static void take_frame(struct exec_relay *r, uint8_t type, const uint8_t *data, 
 {
 	switch (type) {
 	case EXEC_FRAME_STDOUT:
-		write_all(r->out_fd, data, len);
+		fd_write_all(r->out_fd, data, len, -1);
 		break;
 	case EXEC_FRAME_STDERR:
-		write_all(r->err_fd, data, len);
+		fd_write_all(r->err_fd, data, len, -1);
 		break;
 	case EXEC_FRAME_READY:
 		r->ready = true;

@@ -6,35 +6,16 @@
 #include <unistd.h>
 
 #include "hopvm/error.h"
+#include "hopvm/fd_io.h"
 #include "hopvm/virtio_console.h"
-
-/* Like COM1's output: nothing lost to a slow or non-blocking fd, but a closed one only costs
- * the guest its console. */
-static void write_all(int fd, const uint8_t *p, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-		} else if (n < 0 && errno == EAGAIN) {
-			struct pollfd w = { .fd = fd, .events = POLLOUT };
-
-			if (poll(&w, 1, 1000) <= 0)
-				return;
-		} else if (!(n < 0 && errno == EINTR)) {
-			return;
-		}
-	}
-}
 
 static int serve_tx(struct virtio_device *vd, struct virtq_chain *c)
 {
 	struct virtio_console *con = vd->priv;
 
+	/* As COM1's output: a slow reader slows the guest, a closed one costs it its console. */
 	for (unsigned i = 0; i < c->nr_out; i++)
-		write_all(con->out_fd, c->bufs[i].host, c->bufs[i].len);
+		fd_write_all(con->out_fd, c->bufs[i].host, c->bufs[i].len, 1000);
 	return 0;
 }
 
