@@ -429,6 +429,8 @@ static int load_fw_cfg_files(struct run_files *files, struct vm_config *cfg)
 
 /* One life of the VM, from an empty machine (or one loaded from a migration stream) to its
  * stop; *rebooted says the guest reset the machine rather than ended. */
+static bool cpu_warned;
+
 static int run_vm_once(const struct vm_config *cfg, const struct boot_options *boot,
 		       const struct run_files *files, const struct boot_image *image,
 		       bool *rebooted)
@@ -449,6 +451,12 @@ static int run_vm_once(const struct vm_config *cfg, const struct boot_options *b
 	if (vm_create_kvm(&vm) < 0) {
 		fprintf(stderr, "hopvm: %s\n", err_msg());
 		goto out;
+	}
+	/* Once, not again with each --on-reboot restart. */
+	if (vm.cpu_dropped[0] != '\0' && !cpu_warned) {
+		fprintf(stderr, "hopvm: warning: --cpu: this host's KVM cannot give the guest %s: "
+			"left out (add ,enforce to refuse instead)\n", vm.cpu_dropped);
+		cpu_warned = true;
 	}
 	if (files->incoming != NULL && migration_incoming(&vm, files->incoming) < 0) {
 		fprintf(stderr, "hopvm: --incoming %s: %s; the guest was not started\n",

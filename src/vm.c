@@ -288,7 +288,8 @@ static int vm_make_cpu_model(struct vm *vm)
 	vm->cpuid = cpu_model_copy(vm->cpu_available);
 	if (vm->cpuid == NULL)
 		return err_set(-ENOMEM, "out of memory for the CPU model");
-	return cpu_model_apply(vm->cpuid, vm->cpu_available, &vm->cfg.cpu);
+	return cpu_model_apply(vm->cpuid, vm->cpu_available, &vm->cfg.cpu, vm->cpu_dropped,
+			       sizeof(vm->cpu_dropped));
 }
 
 int vm_create_kvm(struct vm *vm)

@@ -47,6 +47,7 @@ struct cpu_model_edit {
 
 struct cpu_model_spec {
 	enum cpu_model_base base;
+	bool enforce;		/* ",enforce": a feature this host cannot give is an error */
 	unsigned nr_edits;
 	struct cpu_model_edit edits[CPU_MODEL_MAX_EDITS];
 };
@@ -71,10 +72,13 @@ bool cpu_model_has(const struct kvm_cpuid2 *cpuid, const struct cpu_feature *f);
 /* A malloc()ed copy (free() it), or NULL. */
 struct kvm_cpuid2 *cpu_model_copy(const struct kvm_cpuid2 *cpuid);
 
-/* Edits model (a copy of available) as spec says.  -ENOTSUP for a + of a feature available
- * lacks: "--cpu: this host's KVM cannot give the guest 'avx512f'". */
+/* Edits model (a copy of available) as spec says.  A + of a feature available lacks is left
+ * out, as QEMU does, its name added to dropped ("pcid, invpcid"; "" if none) for a warning;
+ * with spec->enforce it is refused instead, -ENOTSUP: "--cpu: this host's KVM cannot give the
+ * guest 'avx512f' (,enforce)". */
 int cpu_model_apply(struct kvm_cpuid2 *model, const struct kvm_cpuid2 *available,
-		    const struct cpu_model_spec *spec) __attribute__((warn_unused_result));
+		    const struct cpu_model_spec *spec, char *dropped, size_t dropped_len)
+	__attribute__((warn_unused_result));
 
 /* The feature bits (of the leaves that hold features, named or not) that model has and
  * available lacks, as "avx512f, CPUID 0x7.0 EBX bit 1", into names; returns how many. */

@@ -103,6 +103,7 @@ struct vm {
 	int vcpu_mmap_size;
 	struct kvm_cpuid2 *cpuid;	/* the guest's CPU model: cpu_available edited by --cpu */
 	struct kvm_cpuid2 *cpu_available;	/* what KVM can give a guest: cpu_model.h */
+	char cpu_dropped[256];	/* --cpu's + features this KVM cannot give, left out */
 	struct kvm_info kvm_info;
 
 	struct guest_mem mem;

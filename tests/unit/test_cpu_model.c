@@ -43,13 +43,14 @@ static struct kvm_cpuid2 *model_for(const char *text, bool tsc_deadline, struct 
 {
 	struct cpu_model_spec spec;
 	struct kvm_cpuid2 *model;
+	char dropped[256];
 
 	*avail = made_up_supported();
 	cpu_model_available(*avail, tsc_deadline);
 	assert_int_equal(cpu_model_parse(text, &spec), 0);
 	model = cpu_model_copy(*avail);
 	assert_non_null(model);
-	if (cpu_model_apply(model, *avail, &spec) < 0) {
+	if (cpu_model_apply(model, *avail, &spec, dropped, sizeof(dropped)) < 0) {
 		free(model);
 		return NULL;
 	}
@@ -109,7 +110,8 @@ static void test_parse(void **state)
 	assert_int_equal(cpu_model_parse("host,+foo", &spec), -EINVAL);
 	assert_err_mentions("unknown CPU feature 'foo' (hopvm info lists");
 	assert_int_equal(cpu_model_parse("pentium", &spec), -EINVAL);
-	assert_err_mentions("unknown CPU model 'pentium' (host, max or default)");
+	assert_err_mentions("unknown CPU model 'pentium' (host, max, default; qemu64 and kvm64 "
+			    "are default)");
 	assert_int_equal(cpu_model_parse("host,,+avx", &spec), -EINVAL);
 	assert_err_mentions("empty part");
 	assert_int_equal(cpu_model_parse("", &spec), -EINVAL);
@@ -152,7 +154,7 @@ static void test_host_adds_tsc_deadline_and_hypervisor(void **state)
 	assert_false(cpu_model_entry(model, 1, 0)->ecx & CPU_1_ECX_TSC_DEADLINE);
 	free(model);
 	free(avail);
-	assert_null(model_for("host,+tsc-deadline", false, &avail));
+	assert_null(model_for("host,+tsc-deadline,enforce", false, &avail));
 	assert_err_mentions("this host's KVM cannot give the guest 'tsc_deadline_timer'");
 	free(avail);
 }
@@ -180,12 +182,42 @@ static void test_edits(void **state)
 	free(model);
 	free(avail);
 
-	assert_null(model_for("host,+avx512f", true, &avail));
-	assert_err_mentions("this host's KVM cannot give the guest 'avx512f'");
+	assert_null(model_for("host,+avx512f,enforce", true, &avail));
+	assert_err_mentions("this host's KVM cannot give the guest 'avx512f' (,enforce)");
 	free(avail);
 	/* A leaf the host does not have at all (0xd.1). */
-	assert_null(model_for("host,+xsaveopt", true, &avail));
+	assert_null(model_for("host,enforce,+xsaveopt", true, &avail));
 	assert_err_mentions("'xsaveopt'");
+	free(avail);
+}
+
+/* Without enforce, as QEMU: what the host cannot give is left out and named for a warning;
+ * the rest of the model is as asked.  "check" is QEMU's word for that default. */
+static void test_lenient(void **state)
+{
+	struct cpu_model_spec spec;
+	struct kvm_cpuid2 *avail = made_up_supported(), *model;
+	char dropped[256];
+
+	(void)state;
+	cpu_model_available(avail, false);
+	model = cpu_model_copy(avail);
+	assert_int_equal(cpu_model_parse("host,+avx512f,-avx2,+xsaveopt,+x2apic,check", &spec), 0);
+	assert_false(spec.enforce);
+	assert_int_equal(cpu_model_apply(model, avail, &spec, dropped, sizeof(dropped)), 0);
+	assert_string_equal(dropped, "avx512f, xsaveopt");
+	assert_false(cpu_model_entry(model, 7, 0)->ebx & AVX2);
+	assert_true(cpu_model_entry(model, 1, 0)->ecx & X2APIC);
+	assert_false(cpu_model_entry(model, 7, 0)->ebx & (1U << 16));	/* no avx512f */
+	memcpy(model, avail, sizeof(*avail) + avail->nent * sizeof(avail->entries[0]));
+	assert_int_equal(cpu_model_parse("max,-avx", &spec), 0);
+	assert_int_equal(cpu_model_apply(model, avail, &spec, dropped, sizeof(dropped)), 0);
+	assert_string_equal(dropped, "");
+	assert_int_equal(cpu_model_parse("enforce", &spec), -EINVAL);	/* no model name */
+	assert_int_equal(cpu_model_parse("qemu64,+pcid,+invpcid", &spec), 0);
+	assert_int_equal(spec.base, CPU_BASE_DEFAULT);
+	assert_int_equal(cpu_model_parse("kvm64", &spec), 0);
+	free(model);
 	free(avail);
 }
 
@@ -242,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_too_many_edits),
 		cmocka_unit_test(test_host_adds_tsc_deadline_and_hypervisor),
 		cmocka_unit_test(test_edits),
+		cmocka_unit_test(test_lenient),
 		cmocka_unit_test(test_missing_names_every_bit),
 		cmocka_unit_test(test_list),
 	};
