@@ -13,6 +13,7 @@
 #include "hopvm/control.h"
 #include "hopvm/error.h"
 #include "hopvm/json.h"
+#include "hopvm/migration_transport.h"
 #include "hopvm/size.h"
 #include "hopvm/vm.h"
 #include "hopvm/vm_state.h"
@@ -79,6 +80,57 @@ static void migrate_to_file(struct control *ctl, const char *target, const char 
 	vm_request_stop(ctl->vm, 0, "migrated to %s in %.1f ms", target, now_ms() - start);
 	snprintf(reply, len, "{\"ok\": true, \"state\": \"migrated\", \"total_ms\": %.1f}",
 		 now_ms() - start);
+}
+
+/* A snapshot through a stream (exec:COMMAND, fd:N): the bytes file: would hold, one way, as
+ * QEMU's `migrate "exec:gzip -c > FILE"`.  Once the reader has taken all of it and closed its
+ * end, the guest stays paused: only whoever asked knows whether the command kept it (hopvm ctl
+ * has its exit status), and answers with quit or resume.  A failure before that resumes the
+ * guest at once. */
+static void migrate_to_stream(struct control *ctl, int fd, const struct control_request *req,
+			      char *reply, size_t len)
+{
+	bool was_paused = ctl->paused;
+	struct mig_writer w = { 0 };
+	double start = now_ms();
+	char buf[256];
+	int ret;
+
+	if (!was_paused)
+		vm_pause(ctl->vm);
+	ret = mig_fd_socket(fd, req->params.io_timeout_ms);
+	if (ret >= 0) {
+		mig_writer_init(&w, mig_fd_write, &fd);
+		ret = vm_state_write(ctl->vm, &w);
+		if (ret < 0)
+			ret = err_set(ret, "the stream stopped after %llu bytes: %s",
+				      (unsigned long long)w.offset, strerror(-ret));
+	}
+	if (ret >= 0 && shutdown(fd, SHUT_WR) < 0)
+		ret = err_set(-errno, "shutdown: %s", strerror(errno));
+	/* The end of the stream is the reader's to see: it is done when it closes its end. */
+	while (ret >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+
+		if (n == 0)
+			break;
+		if (n < 0 && errno != EINTR)
+			ret = err_set(-errno, "the reader did not finish within %u ms: %s",
+				      req->params.io_timeout_ms, strerror(errno));
+	}
+	close(fd);
+	if (ret < 0) {
+		char msg[600];
+
+		if (!was_paused)
+			vm_resume(ctl->vm);
+		snprintf(msg, sizeof(msg), "the snapshot failed, the guest runs on: %s", err_msg());
+		reply_error(reply, len, msg);
+		return;
+	}
+	ctl->paused = true;
+	snprintf(reply, len, "{\"ok\": true, \"state\": \"written\", \"bytes\": %llu, "
+		 "\"total_ms\": %.1f}", (unsigned long long)w.offset, now_ms() - start);
 }
 
 /* A whole number argument of migrate, if given. */
@@ -188,6 +240,10 @@ int control_parse_request(const char *line, const struct migration_params *defau
 		return ret;
 	snprintf(req->target_text, sizeof(req->target_text), "%s", target->text);
 	req->wait = true_arg(&obj, "wait");
+	req->snapshot = true_arg(&obj, "snapshot");
+	if (req->snapshot && req->target.kind == MIG_TARGET_TCP)
+		return err_set(-EINVAL, "snapshot=true goes one way through exec:COMMAND, fd:N or "
+			       "file:PATH, not tcp: (whose destination answers)");
 	return 0;
 }
 
@@ -245,6 +301,16 @@ static void control_migrate(struct control *ctl, struct control_request *req, ch
 		}
 		t->fd = ctl->passed_fd;
 		ctl->passed_fd = -1;
+	}
+	if (req->snapshot) {
+		if (migration_active(&ctl->migration)) {
+			if (t->kind == MIG_TARGET_EXEC)
+				close(t->fd);
+			reply_error(reply, len, "a live migration is running (see migrate-status)");
+			return;
+		}
+		migrate_to_stream(ctl, t->fd, req, reply, len);
+		return;
 	}
 	if (migration_start(&ctl->migration, t, &req->params) < 0) {
 		if (t->kind == MIG_TARGET_EXEC)

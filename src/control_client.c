@@ -53,6 +53,40 @@ static bool send_request(int fd, char *buf, size_t len, int pass)
 	return true;
 }
 
+static bool has_arg(char *const *args, size_t nargs, const char *arg)
+{
+	for (size_t i = 0; i < nargs; i++)
+		if (strcmp(args[i], arg) == 0)
+			return true;
+	return false;
+}
+
+/* A snapshot through exec:COMMAND was written and the guest waits, paused: COMMAND's status
+ * says whether it kept it.  Ends the VM if so (as file: does), resumes the guest if not. */
+static int snapshot_verdict(const char *path, pid_t child, char *reply, size_t len)
+{
+	char written[CONTROL_MAX_LINE], answer[CONTROL_MAX_LINE];
+	int status = mig_child_wait(child, MIGRATION_DEFAULT_IO_TIMEOUT_MS), ret;
+	bool kept = status == 0;
+
+	snprintf(written, sizeof(written), "%s", reply);
+	ret = control_request(path, kept ? "quit" : "resume", NULL, 0, answer, sizeof(answer));
+	if (kept && ret == 0) {
+		/* {"ok": true, "state": "written", ...} becomes the file: snapshot's answer. */
+		char *rest = strstr(written, "\"bytes\"");
+
+		snprintf(reply, len, "{\"ok\": true, \"state\": \"migrated\", %s",
+			 rest != NULL ? rest : "}");
+		return 0;
+	}
+	err_clear();
+	mig_child_explain(status);
+	snprintf(reply, len, "{\"error\": \"the snapshot's command failed; %s\"}",
+		 kept ? "the guest could not be ended (see hopvm ctl quit)" :
+		 ret == 0 ? "the guest runs on" : "the guest is paused (resume it with hopvm ctl resume)");
+	return -EREMOTEIO;
+}
+
 /* The COMMAND of a migrate target=exec:COMMAND among args, or NULL. */
 static const char *exec_command(const char *cmd, char *const *args, size_t nargs)
 {
@@ -158,5 +192,8 @@ int control_request(const char *path, const char *cmd, char *const *args, size_t
 	if (used == 0 || reply[used - 1] != '\n')
 		return err_set(-EIO, "the VM at %s gave no whole answer", path);
 	reply[used - 1] = '\0';
+	if (ret == 0 && child > 0 && has_arg(args, nargs, "snapshot=true") &&
+	    strstr(reply, "\"state\": \"written\"") != NULL)
+		return snapshot_verdict(path, child, reply, len);
 	return ret;
 }

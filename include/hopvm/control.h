@@ -72,6 +72,7 @@ struct control_request {
 	enum control_cmd cmd;
 	bool force;
 	bool wait;
+	bool snapshot;		/* migrate snapshot=true: one way, as file: writes it */
 	char target_text[JSON_MAX_TEXT];
 	struct mig_target target;
 	struct migration_params params;

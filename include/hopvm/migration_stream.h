@@ -56,6 +56,8 @@ enum mig_section_type {
 	MIG_SECTION_DEVICE = 6,
 	MIG_SECTION_END = 7,
 	MIG_SECTION_SYNC = 8,	/* empty: "tell me when you have read this far" (live only) */
+	MIG_SECTION_ONE_WAY = 9,	/* empty, first if at all: a snapshot, whose writer reads
+					 * no answers (file:, or migrate snapshot=true) */
 };
 
 enum mig_page_kind {
@@ -240,6 +242,10 @@ int mig_write_clock(struct mig_writer *w, const struct mig_blob *clock)
 /* A DEVICE section for a device of the header's list, with its listed version. */
 int mig_write_device(struct mig_writer *w, const char *name, const struct mig_blob *state)
 	__attribute__((warn_unused_result));
+
+/* The ONE_WAY section, right after the header: a snapshot's writer says it reads no answers,
+ * so a destination reading it from a command (--incoming exec:) neither waits for any. */
+int mig_write_one_way(struct mig_writer *w) __attribute__((warn_unused_result));
 
 /* A SYNC section: the live source asks the destination to say when it has read this far. */
 int mig_write_sync(struct mig_writer *w) __attribute__((warn_unused_result));

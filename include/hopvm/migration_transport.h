@@ -69,6 +69,8 @@ int mig_fd_socket(int fd, unsigned io_timeout_ms) __attribute__((warn_unused_res
 /* After its socket is closed: gives the command a moment to end, then ends it (SIGTERM, then
  * SIGKILL), and reaps it.  Returns its wait status, or -1 if it had to be killed. */
 int mig_child_end(pid_t child);
+/* The same after waiting up to ms for it to end by itself (a snapshot's reader finishing). */
+int mig_child_wait(pid_t child, unsigned ms);
 /* Adds to err_msg() what became of the command (mig_child_end's status), unless it ended
  * well: its exit status often says why a migration failed. */
 void mig_child_explain(int status);

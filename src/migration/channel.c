@@ -106,6 +106,13 @@ int mig_child_end(pid_t child)
 	return -1;
 }
 
+int mig_child_wait(pid_t child, unsigned ms)
+{
+	int status;
+
+	return reaped_within(child, ms, &status) ? status : mig_child_end(child);
+}
+
 void mig_child_explain(int status)
 {
 	char why[512];	/* err_msg()'s size */

@@ -38,24 +38,40 @@ static int incoming_file(struct vm *vm, const char *path)
 	return ret;
 }
 
+struct incoming {
+	struct mig_sock *sock;
+	bool one_way;		/* a snapshot (ONE_WAY): nobody reads answers */
+	int accept_error;	/* sending ACCEPT failed: fatal unless the stream is one way */
+};
+
 static int on_section(void *ctx, uint32_t type)
 {
+	struct incoming *in = ctx;
 	int ret;
 
 	if (type == MIG_SECTION_VCPU && strcmp(fault(), "die-in-stop-and-copy") == 0)
 		_exit(HOPVM_EXIT_ERROR);
+	if (type == MIG_SECTION_ONE_WAY)
+		in->one_way = true;
+	else if (in->accept_error < 0 && !in->one_way)
+		return err_set(in->accept_error, "the source hung up after the header: %s",
+			       strerror(-in->accept_error));
 	if (type != MIG_SECTION_SYNC)
 		return 0;
-	ret = mig_reply_send(ctx, MIG_REPLY_SYNCED, NULL);
+	ret = mig_reply_send(in->sock, MIG_REPLY_SYNCED, NULL);
 	if (ret < 0)
 		return err_set(ret, "cannot answer the source: %s", strerror(-ret));
 	return 0;
 }
 
-/* The conversation of migration_transport.h, destination side. */
+/* The conversation of migration_transport.h, destination side.  A snapshot read from a
+ * command (its first section ONE_WAY: `--incoming "exec:gzip -dc vm.gz"`) is the same
+ * stream with nobody to answer: what is sent to it is left unread, and the guest runs once it
+ * is all in and checked. */
 static int incoming_stream(struct vm *vm, struct mig_sock *sock)
 {
 	struct mig_reader r;
+	struct incoming in = { .sock = sock };
 	enum mig_reply_kind kind = MIG_REPLY_FAILED;
 	char message[MIG_REPLY_MAX + 1];
 	double start = mig_now();
@@ -63,17 +79,22 @@ static int incoming_stream(struct vm *vm, struct mig_sock *sock)
 
 	mig_reader_init(&r, mig_sock_read, sock);
 	r.on_section = on_section;
-	r.section_ctx = sock;
+	r.section_ctx = &in;
 	ret = vm_state_read_header(vm, &r);
 	if (ret < 0) {
 		/* The source learns why; a stream too broken to read gets the same answer. */
 		(void)mig_reply_send(sock, MIG_REPLY_REFUSE, err_msg());
 		return ret;
 	}
-	ret = mig_reply_send(sock, MIG_REPLY_ACCEPT, NULL);
-	if (ret < 0)
-		return err_set(ret, "the source hung up after the header: %s", strerror(-ret));
+	/* Its failure matters only if the stream turns out to be a live source's. */
+	in.accept_error = mig_reply_send(sock, MIG_REPLY_ACCEPT, NULL);
 	ret = vm_state_read_rest(vm, &r, MIG_READ_FRESH_RAM);
+	if (ret == 0 && in.one_way) {
+		if (vm->cfg.verbose)
+			fprintf(stderr, "hopvm: read a snapshot: %.1f MB in %.0f ms\n",
+				(double)r.offset / 1e6, (mig_now() - start) * 1e3);
+		return 0;
+	}
 	if (ret == 0 && strcmp(fault(), "die-after-end") == 0)
 		_exit(HOPVM_EXIT_ERROR);
 	if (ret == 0 && strcmp(fault(), "fail-after-end") == 0)

@@ -34,6 +34,7 @@ const char *mig_section_name(uint32_t type)
 		[MIG_SECTION_IRQCHIP] = "IRQCHIP", [MIG_SECTION_PIT] = "PIT",
 		[MIG_SECTION_CLOCK] = "CLOCK",	   [MIG_SECTION_DEVICE] = "DEVICE",
 		[MIG_SECTION_END] = "END",	   [MIG_SECTION_SYNC] = "SYNC",
+		[MIG_SECTION_ONE_WAY] = "ONE_WAY",
 	};
 
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : NULL;
@@ -74,6 +75,7 @@ void mig_section_bounds(uint32_t type, uint64_t *min, uint64_t *max)
 		*max = 1 + MIG_DEVICE_NAME_MAX + 4 + MIG_DEVICE_STATE_MAX;
 		break;
 	case MIG_SECTION_SYNC:
+	case MIG_SECTION_ONE_WAY:
 		*min = 0;
 		*max = 0;
 		break;

@@ -350,6 +350,10 @@ static int read_section(struct load *ld, unsigned flags, bool *end)
 		break;
 	case MIG_SECTION_SYNC:	/* nothing to read: on_section() did what there is to do */
 		break;
+	case MIG_SECTION_ONE_WAY:
+		if (r->section_index != 0)
+			ret = mig_refuse(r, -EBADMSG, off, "ONE_WAY must be the first section");
+		break;
 	default:
 		*end = true;
 		ret = read_end(ld, flags);

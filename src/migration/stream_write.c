@@ -329,6 +329,13 @@ int mig_write_device(struct mig_writer *w, const char *name, const struct mig_bl
 	return ret;
 }
 
+int mig_write_one_way(struct mig_writer *w)
+{
+	int ret = check_body(w);
+
+	return ret < 0 ? ret : emit_section_header(w, MIG_SECTION_ONE_WAY, 0);
+}
+
 int mig_write_sync(struct mig_writer *w)
 {
 	int ret = check_body(w);

@@ -408,6 +408,8 @@ int vm_state_write(struct vm *vm, struct mig_writer *w)
 	vm_state_describe(vm, &machine);
 	ret = mig_write_header(w, &machine);
 	if (ret == 0)
+		ret = mig_write_one_way(w);
+	if (ret == 0)
 		ret = write_ram(vm, w);
 	if (ret == 0)
 		ret = vm_state_write_cpus_and_devices(vm, w);

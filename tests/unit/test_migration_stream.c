@@ -775,6 +775,38 @@ static void test_handshake_takes_the_source_model(void **state)
 	mig_membuf_free(&out);
 }
 
+/* A snapshot's writer says ONE_WAY first; the stream reads as any other.  Anywhere else, or
+ * with a payload, it is refused. */
+static void test_one_way(void **state)
+{
+	const struct mig_machine m = full_machine();
+	struct mig_membuf out = { 0 }, bad = { 0 };
+	struct mig_writer w;
+	struct mig_state st;
+
+	(void)state;
+	mig_writer_init(&w, mig_membuf_write, &out);
+	assert_int_equal(mig_write_header(&w, &m), 0);
+	assert_int_equal(mig_write_one_way(&w), 0);
+	write_all_pages(&w, &src_mem);
+	write_state(&w);
+	assert_int_equal(mig_write_end(&w, mig_ram_hash(&src_mem)), 0);
+	assert_int_equal(read_stream(out.data, out.len, &m, &st, MIG_READ_REQUIRE_EOF), 0);
+	assert_memory_equal(dst_ram, src_ram, RAM_SIZE);
+	check_state(&st);
+	mig_state_free(&st);
+
+	mig_writer_init(&w, mig_membuf_write, &bad);
+	assert_int_equal(mig_write_header(&w, &m), 0);
+	write_all_pages(&w, &src_mem);
+	assert_int_equal(mig_write_one_way(&w), 0);
+	write_state(&w);
+	assert_int_equal(mig_write_end(&w, mig_ram_hash(&src_mem)), 0);
+	expect_refused(bad.data, bad.len, &m, -EBADMSG, "ONE_WAY must be the first section");
+	mig_membuf_free(&bad);
+	mig_membuf_free(&out);
+}
+
 static void test_bad_section_headers(void **state)
 {
 	struct small s;
@@ -1106,6 +1138,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_round_trip, setup),
+		cmocka_unit_test_setup(test_one_way, setup),
 		cmocka_unit_test_setup(test_round_trip_through_a_file_in_small_reads, setup),
 		cmocka_unit_test_setup(test_hash_is_xxh64, setup),
 		cmocka_unit_test_setup(test_ram_hash, setup),
