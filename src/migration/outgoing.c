@@ -100,29 +100,40 @@ static void set_phase(struct migration *m, enum migration_phase phase)
 static int check_abort(struct sender *s)
 {
 	if (__atomic_load_n(&s->m->cancel, __ATOMIC_ACQUIRE))
-		return err_set(-ECANCELED, "cancelled (migrate-cancel)");
+		return err_set(-ECANCELED, "cancelled by migrate-cancel");
 	if (vm_stop_requested(s->vm))
 		return err_set(-ECANCELED, "the guest stopped while it was being migrated");
 	return 0;
 }
 
-/* Waits for one reply of the wanted kind; REFUSE and FAILED carry the destination's reason. */
+/* Waits for one reply of the wanted kind; REFUSE and FAILED carry the destination's reason.
+ * waiting_for names it after "its": "answer to the header". */
 static int expect_reply(struct sender *s, enum mig_reply_kind wanted, const char *waiting_for)
 {
 	enum mig_reply_kind kind;
 	char message[MIG_REPLY_MAX + 1];
 	int ret = mig_reply_recv(&s->sock, &kind, message, sizeof(message));
 
-	if (ret == -ECONNABORTED || ret == -ECONNRESET)
-		return err_set(ret, "the destination hung up before %s", waiting_for);
+	if (ret == -ECONNABORTED || ret == -ECONNRESET || ret == -EPIPE)
+		return err_set(ret, "the destination hung up before its %s", waiting_for);
+	if (ret == -EAGAIN || ret == -ETIMEDOUT)
+		return err_set(-ETIMEDOUT, "the destination sent no %s within %u ms "
+			       "(io_timeout_ms)%s", waiting_for, s->m->params.io_timeout_ms,
+			       wanted == MIG_REPLY_ACCEPT && s->m->target.kind == MIG_TARGET_EXEC ?
+			       "; a command that only takes the stream, such as 'gzip -c > FILE', "
+			       "wants snapshot=true" : "");
+	if (ret == -EBADMSG)
+		return err_set(ret, "the destination's %s is not a hopvm migration reply",
+			       waiting_for);
 	if (ret < 0)
-		return err_set(ret, "no %s from the destination (%s)", waiting_for, strerror(-ret));
+		return err_set(ret, "the destination's %s did not arrive: %s", waiting_for,
+			       strerror(-ret));
 	if (kind == MIG_REPLY_REFUSE)
 		return err_set(-EPROTO, "the destination refused the guest: %s", message);
 	if (kind == MIG_REPLY_FAILED)
 		return err_set(-EREMOTEIO, "the destination could not run the guest: %s", message);
 	if (kind != wanted)
-		return err_set(-EBADMSG, "the destination sent reply %d instead of %s", kind,
+		return err_set(-EBADMSG, "the destination sent reply %d instead of its %s", kind,
 			       waiting_for);
 	return 0;
 }
@@ -136,7 +147,7 @@ static int sync_with_destination(struct sender *s)
 		ret = mig_sock_flush(&s->sock);
 	if (ret < 0)
 		return err_set(ret, "cannot send to the destination: %s", strerror(-ret));
-	return expect_reply(s, MIG_REPLY_SYNCED, "its answer to SYNC");
+	return expect_reply(s, MIG_REPLY_SYNCED, "answer to SYNC");
 }
 
 /* Sends every page marked in s->dirty, clearing the marks, in batches, then (unless the
@@ -267,7 +278,7 @@ static int connect_and_handshake(struct sender *s)
 		ret = mig_sock_flush(&s->sock);
 	if (ret < 0)
 		return err_set(ret, "cannot send the header: %s", strerror(-ret));
-	return expect_reply(s, MIG_REPLY_ACCEPT, "its answer to the header");
+	return expect_reply(s, MIG_REPLY_ACCEPT, "answer to the header");
 }
 
 static int first_pass(struct sender *s)
@@ -379,11 +390,11 @@ static int confirm(struct sender *s, double paused_at)
 	int ret;
 
 	set_phase(m, MIGRATION_CONFIRMING);
-	ret = expect_reply(s, MIG_REPLY_READY, "its READY");
+	ret = expect_reply(s, MIG_REPLY_READY, "READY");
 	if (ret == 0) {
 		ret = mig_reply_send(&s->sock, MIG_REPLY_GO, NULL);
 		if (ret < 0)
-			ret = err_set(ret, "cannot say GO: %s", strerror(-ret));
+			ret = err_set(ret, "cannot tell the destination to run the guest (GO): %s", strerror(-ret));
 	}
 	if (ret == 0) {
 		s->gone = true;

@@ -270,7 +270,7 @@ int mig_tcp_accept(int listen_fd, unsigned io_timeout_ms)
 		fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
-		return err_set(-errno, "accept: %s", strerror(errno));
+		return err_set(-errno, "no source connected: accept: %s", strerror(errno));
 	mig_set_timeouts(fd, io_timeout_ms);
 	return fd;
 }
