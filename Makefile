@@ -2,6 +2,7 @@
 #   make              build/hopvm and every guest
 #   make check        unit tests, then boot tests (through tools/kvm-sandbox without /dev/kvm)
 #   make SAN=1 check  the same with AddressSanitizer + UndefinedBehaviorSanitizer (in build/san)
+#   make SAN=thread check-unit  the unit tests under ThreadSanitizer (in build/tsan)
 #   make fuzz         under libFuzzer for FUZZ_SECONDS each (default 60): the migration stream
 #                     reader, the virtqueue walk with virtio-blk's requests, virtio-net's
 #                     transmit, control and receive paths, the image loaders, the control
@@ -18,6 +19,8 @@ endif
 SAN ?=
 ifeq ($(SAN),1)
 BUILD ?= build/san
+else ifeq ($(SAN),thread)
+BUILD ?= build/tsan
 else
 BUILD ?= build
 endif
@@ -40,6 +43,16 @@ ifeq ($(SAN),1)
 HOST_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 HOST_LDFLAGS += -fsanitize=address,undefined
 HOPVM_LDFLAGS :=
+else ifeq ($(SAN),thread)
+# make SAN=thread: ThreadSanitizer, for the threads' locking (tests/tsan.supp says what it
+# is told to overlook, and why).
+HOST_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
+HOST_LDFLAGS += -fsanitize=thread
+HOPVM_LDFLAGS :=
+# gcc warns that TSan does not model fences; the virtqueue's order the guest, not threads.
+ifneq ($(findstring clang,$(CC)),clang)
+HOST_CFLAGS += -Wno-tsan
+endif
 else
 # hopvm itself is linked statically: only the libc it uses is resident (1.3 MiB beyond guest
 # RAM with a disk, rng and console, against 2.2 MiB with the shared libc), and it starts
@@ -244,7 +257,7 @@ check: all unit $(BOOT_TOOLS) $(GUEST_BENCH_TOOLS)
 	$(Q)BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
 
 # make check also runs the hostile guest under a hopvm built with ASan and UBSan.
-ifneq ($(SAN),1)
+ifeq ($(SAN),)
 check: san-hopvm
 san-hopvm:
 	$(Q)$(MAKE) --no-print-directory SAN=1 BUILD=build/san build/san/hopvm
