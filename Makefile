@@ -134,6 +134,8 @@ BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
 BENCH_TOOLS := $(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time $(BUILD)/tests/qmp
 # Runs in the bench's Linux guest: static, and never sanitized.
 GUEST_BENCH_TOOLS := $(BUILD)/tests/diskbench $(BUILD)/tests/nettest
+# Run by the boot tests inside hopvm exec's guest: static, and never sanitized.
+GUEST_BOOT_TOOLS := $(BUILD)/tests/exec_hostile
 
 all: $(HOPVM) $(GUEST_IMAGES) $(EXEC_INIT)
 
@@ -223,6 +225,11 @@ $(GUEST_BENCH_TOOLS): $(BUILD)/tests/%: tests/bench/%.c
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static $< -o $@
 
+$(GUEST_BOOT_TOOLS): $(BUILD)/tests/%: tests/boot/%.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static $< -o $@
+
 $(BUILD)/obj/src/exec/init_image.o: src/exec/init_image.S $(EXEC_INIT)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
@@ -253,7 +260,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 
 unit: $(UNIT_BINS)
 
-check: all unit $(BOOT_TOOLS) $(GUEST_BENCH_TOOLS)
+check: all unit $(BOOT_TOOLS) $(GUEST_BENCH_TOOLS) $(GUEST_BOOT_TOOLS)
 	$(Q)BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
 
 # make check also runs the hostile guest under a hopvm built with ASan and UBSan.

@@ -50,8 +50,9 @@ void fuse_server_close(struct fuse_server *s);
  * data), 0 for a request that takes no reply (FORGET, BATCH_FORGET, INTERRUPT), or a negative
  * errno with an err_set() message only for a request that cannot be answered at all: shorter
  * than fuse_in_header, a header len other than the bytes given, or out shorter than
- * fuse_out_header.  Everything else, however malformed, gets a reply whose
- * fuse_out_header.error is a negative errno. */
+ * fuse_out_header for a request that takes a reply (FORGET, BATCH_FORGET and INTERRUPT need
+ * no out buffers: Linux's virtiofs gives FORGET none).  Everything else, however malformed,
+ * gets a reply whose fuse_out_header.error is a negative errno. */
 int fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsigned nr_in,
 		       const struct iovec *out, unsigned nr_out);
 

@@ -391,16 +391,20 @@ static bool is_change(uint32_t opcode)
 	}
 }
 
+static bool takes_no_reply(uint32_t opcode)
+{
+	return opcode == FUSE_FORGET || opcode == FUSE_BATCH_FORGET || opcode == FUSE_INTERRUPT;
+}
+
 /* The reply's data length, or a negative errno for the header. */
-static int dispatch(struct fuse_req *r, bool *no_reply)
+static int dispatch(struct fuse_req *r, bool no_reply)
 {
 	uint32_t op = r->h.opcode;
 
-	*no_reply = op == FUSE_FORGET || op == FUSE_BATCH_FORGET || op == FUSE_INTERRUPT;
 	if (op == FUSE_INIT)
 		return op_init(r);
 	if (!r->s->initialized)
-		return *no_reply ? 0 : fuse_refuse(r, REFUSED_NOT_INIT, -EIO, "before INIT");
+		return no_reply ? 0 : fuse_refuse(r, REFUSED_NOT_INIT, -EIO, "before INIT");
 	if (r->s->read_only && is_change(op))
 		return -EROFS;
 	switch (op) {
@@ -476,7 +480,7 @@ int fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsigned n
 	struct fuse_req r = { .s = s, .in = in, .nr_in = nr_in, .out = out, .nr_out = nr_out };
 	struct fuse_out_header oh = { 0 };
 	size_t in_len, out_len;
-	bool no_reply = false;
+	bool no_reply;
 	int ret;
 
 	if (total_len(in, nr_in, &in_len) < 0 || total_len(out, nr_out, &out_len) < 0)
@@ -488,18 +492,22 @@ int fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsigned n
 	if (r.h.len != in_len)
 		return err_set(-EINVAL, "virtio-fs: request header says %u bytes, %zu given",
 			       r.h.len, in_len);
-	if (out_len < sizeof(oh))
+	/* FORGET and its kin take no reply, and Linux's virtiofs sends FORGET with no reply
+	 * buffers at all (on its high-priority queue): they are served without any, and never
+	 * answered, even when malformed. */
+	no_reply = takes_no_reply(r.h.opcode);
+	if (out_len < sizeof(oh) && !no_reply)
 		return err_set(-EINVAL, "virtio-fs: %zu reply bytes cannot hold a reply header",
 			       out_len);
 	/* The reply's length must fit the int returned. */
 	if (out_len > (size_t)INT_MAX)
 		out_len = INT_MAX;
-	r.reply_room = out_len - sizeof(oh);
+	r.reply_room = out_len < sizeof(oh) ? 0 : out_len - sizeof(oh);
 
 	pthread_mutex_lock(&s->lock);
 	ret = take_args(&r);
 	if (ret == 0)
-		ret = dispatch(&r, &no_reply);
+		ret = dispatch(&r, no_reply);
 	pthread_mutex_unlock(&s->lock);
 	if (no_reply)
 		return 0;

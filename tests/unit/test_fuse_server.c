@@ -793,6 +793,60 @@ static void test_forget(void **state)
 	assert_int_not_equal(node_of("hello.txt"), 0);
 }
 
+/* Linux's virtiofs sends FORGET on its high-priority queue with no reply buffers at all (it
+ * takes no reply): the server must still forget, or every node the guest drops keeps a host fd
+ * until the budget runs out. */
+static void test_forget_without_reply_buffers(void **state)
+{
+	struct fuse_attr a;
+	struct iovec in;
+	uint64_t node, sub;
+	struct {
+		struct fuse_batch_forget_in in;
+		struct fuse_forget_one one[2];
+	} batch;
+	char msg[256];
+
+	(void)state;
+	init();
+	node = node_of("hello.txt");
+	start(FUSE_FORGET, node);
+	add(&(struct fuse_forget_in){ .nlookup = 1 }, sizeof(struct fuse_forget_in));
+	((struct fuse_in_header *)rq)->len = (uint32_t)rq_len;
+	in = (struct iovec){ rq, rq_len };
+	err_clear();
+	assert_int_equal(fuse_server_handle(srv, &in, 1, NULL, 0), 0);
+	assert_false(fuse_server_new_refusal(srv, msg, sizeof(msg)));
+	assert_int_equal(getattr(node, &a), -ENOENT);
+	node = node_of("empty");
+	sub = node_of("sub");
+	batch.in = (struct fuse_batch_forget_in){ .count = 2 };
+	batch.one[0] = (struct fuse_forget_one){ node, 1 };
+	batch.one[1] = (struct fuse_forget_one){ sub, 1 };
+	start(FUSE_BATCH_FORGET, 0);
+	add(&batch, sizeof(batch));
+	((struct fuse_in_header *)rq)->len = (uint32_t)rq_len;
+	in = (struct iovec){ rq, rq_len };
+	assert_int_equal(fuse_server_handle(srv, &in, 1, NULL, 0), 0);
+	assert_int_equal(getattr(node, &a), -ENOENT);
+	assert_int_equal(getattr(sub, &a), -ENOENT);
+	/* Malformed (extensions longer than the request), still no reply written anywhere. */
+	start(FUSE_FORGET, FUSE_ROOT_ID);
+	add(&(struct fuse_forget_in){ .nlookup = 1 }, sizeof(struct fuse_forget_in));
+	((struct fuse_in_header *)rq)->len = (uint32_t)rq_len;
+	((struct fuse_in_header *)rq)->total_extlen = 10;
+	in = (struct iovec){ rq, rq_len };
+	assert_int_equal(fuse_server_handle(srv, &in, 1, NULL, 0), 0);
+	assert_int_equal(getattr(FUSE_ROOT_ID, &a), sizeof(struct fuse_attr_out));
+	/* A request that takes a reply still needs room for its header. */
+	start(FUSE_GETATTR, FUSE_ROOT_ID);
+	add(&(struct fuse_getattr_in){ 0 }, sizeof(struct fuse_getattr_in));
+	((struct fuse_in_header *)rq)->len = (uint32_t)rq_len;
+	in = (struct iovec){ rq, rq_len };
+	assert_int_equal(fuse_server_handle(srv, &in, 1, NULL, 0), -EINVAL);
+	assert_err_mentions("cannot hold a reply header");
+}
+
 static int make_entry(uint32_t opcode, uint64_t dir, const void *in, size_t in_len,
 		      const char *name, const char *target, struct fuse_entry_out *e)
 {
@@ -1572,6 +1626,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_names, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_invented_ids, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_forget, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_forget_without_reply_buffers, setup_rw,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_link_and_rename_stay_inside, setup_rw,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup_ro, teardown),
