@@ -14,10 +14,10 @@
  * timeouts of a day and keeps page and directory caches across opens; a read-write share
  * with 1 s and no kept caches, so host-side changes show up.
  *
- * Each node and open handle costs one host fd: fuse_server_open() raises the soft
- * RLIMIT_NOFILE to the hard limit (as virtiofsd does) and the server holds at most that limit
- * less 512 (half of it below 1024), leaving the rest to hopvm; past that, LOOKUP and OPEN
- * answer EMFILE.  When the process runs as root, CREATE, MKNOD, MKDIR and SYMLINK run with the
+ * Each node and open handle costs one host fd: fuse_server_open() raises RLIMIT_NOFILE as
+ * virtiofsd does, with CAP_SYS_RESOURCE both limits to 1,000,000 (or fs.nr_open if lower),
+ * else the soft limit to the hard, and the server holds at most that limit less 512 (half of
+ * it below 1024), leaving the rest to hopvm; past that, LOOKUP and OPEN answer EMFILE.  When the process runs as root, CREATE, MKNOD, MKDIR and SYMLINK run with the
  * requesting guest's uid and gid as the calling thread's fsuid and fsgid.  What the guest
  * creates gets the mode it asked for: the process umask read at fuse_server_open() is undone.
  * Calls may come from several threads: one mutex serializes them. */

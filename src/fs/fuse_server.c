@@ -23,14 +23,41 @@
 		       FUSE_READDIRPLUS_AUTO | FUSE_PARALLEL_DIROPS | FUSE_ATOMIC_O_TRUNC | \
 		       FUSE_EXPORT_SUPPORT | FUSE_MAX_PAGES)
 
-/* Every node the guest holds costs an fd: raise the soft limit as far as allowed, and keep
- * some for the rest of hopvm (sockets, images, eventfds) whatever the guest does. */
+/* What the server asks for, as virtiofsd does: a guest keeps every inode it looked up (a
+ * read-only share's entries live for a day), and a find over /usr is ~150,000. */
+#define WANTED_NOFILE 1000000
+
+/* fs.nr_open: no hard limit can be raised above it. */
+static rlim_t nr_open(void)
+{
+	unsigned long n = 1048576;
+	FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+
+	if (f != NULL) {
+		if (fscanf(f, "%lu", &n) != 1)
+			n = 1048576;
+		fclose(f);
+	}
+	return n;
+}
+
+/* Every node the guest holds costs an fd: raise the limit as far as allowed (the hard limit
+ * too, with CAP_SYS_RESOURCE: under a busybox init it is the kernel's 4096), and keep some
+ * for the rest of hopvm (sockets, images, eventfds) whatever the guest does. */
 static uint32_t fd_budget(void)
 {
+	rlim_t want = nr_open() < WANTED_NOFILE ? nr_open() : WANTED_NOFILE;
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return 64;
+	if (rl.rlim_max < want) {
+		struct rlimit raised = { want, want };
+
+		/* EPERM without the capability: the hard limit stays as it is. */
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			rl = raised;
+	}
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 && getrlimit(RLIMIT_NOFILE, &rl) < 0)

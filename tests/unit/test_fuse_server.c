@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <linux/fuse.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1546,8 +1548,29 @@ static void test_modes_ignore_host_umask(void **state)
 	umask(old);
 }
 
+/* Whether this process may raise its hard limits (CAP_SYS_RESOURCE); with drop, it gives the
+ * capability up, for a child that tests the unprivileged path. */
+static bool cap_sys_resource(bool drop)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	bool had;
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return false;
+	had = d[0].effective & (1U << CAP_SYS_RESOURCE);
+	if (drop && had) {
+		d[0].effective &= ~(1U << CAP_SYS_RESOURCE);
+		d[0].permitted &= ~(1U << CAP_SYS_RESOURCE);
+		if (syscall(SYS_capset, &h, d) < 0)
+			_exit(20);
+	}
+	return had;
+}
+
 /* A guest holding handles open never takes the fds the rest of hopvm needs.  In a child, as
- * a lowered hard limit cannot be raised again. */
+ * a lowered hard limit cannot be raised again, and without CAP_SYS_RESOURCE, with which the
+ * server raises the hard limit too (test_fd_budget_raises_hard_limit). */
 static void test_fd_budget(void **state)
 {
 	struct rlimit low = { 200, 200 };
@@ -1561,6 +1584,7 @@ static void test_fd_budget(void **state)
 	assert_true(child >= 0);
 	if (child == 0) {
 		fuse_server_close(srv);
+		cap_sys_resource(true);
 		if (setrlimit(RLIMIT_NOFILE, &low) < 0 || fuse_server_open(&srv, share, false) < 0)
 			_exit(10);
 		init();
@@ -1574,6 +1598,44 @@ static void test_fd_budget(void **state)
 		/* The process still has fds to spare. */
 		spare = open("/dev/null", O_RDONLY);
 		_exit(spare >= 0 ? 0 : 13);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Every inode the guest keeps costs an fd (a read-only share's entries live for a day, so a
+ * find over /usr keeps ~150,000): allowed to (CAP_SYS_RESOURCE), the server raises the hard
+ * limit as virtiofsd does, to 1,000,000 or fs.nr_open if lower, whatever it was (4096 under a
+ * busybox init). */
+static void test_fd_budget_raises_hard_limit(void **state)
+{
+	struct rlimit low = { 200, 4096 }, now;
+	unsigned long nr_open = 1048576;
+	FILE *f;
+	int status;
+	pid_t child;
+
+	(void)state;
+	if (!cap_sys_resource(false))
+		skip();
+	f = fopen("/proc/sys/fs/nr_open", "re");
+	if (f != NULL) {
+		if (fscanf(f, "%lu", &nr_open) != 1)
+			nr_open = 1048576;
+		fclose(f);
+	}
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		fuse_server_close(srv);
+		if (setrlimit(RLIMIT_NOFILE, &low) < 0 || fuse_server_open(&srv, share, true) < 0)
+			_exit(10);
+		if (getrlimit(RLIMIT_NOFILE, &now) < 0)
+			_exit(11);
+		if (now.rlim_max < (nr_open < 1000000 ? nr_open : 1000000))
+			_exit(12);
+		_exit(now.rlim_cur == now.rlim_max ? 0 : 13);
 	}
 	assert_int_equal(waitpid(child, &status, 0), child);
 	assert_true(WIFEXITED(status));
@@ -1639,6 +1701,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_nodes, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_modes_ignore_host_umask, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_budget, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_budget_raises_hard_limit, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_create_as_requester, setup_rw, teardown),
 	};
 
