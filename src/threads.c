@@ -171,10 +171,12 @@ static const struct seccomp_rule console_rules[] = {
  * *at() calls, its own descriptors reopened through /proc/self/fd, files created as the
  * guest's user (setfsuid); nothing that could mount, chroot or run a program. */
 static const struct seccomp_rule fs_rules[] = {
-	ALLOW(openat), ALLOW(mkdirat), ALLOW(mknodat), ALLOW(unlinkat), ALLOW(renameat2),
-	ALLOW(symlinkat), ALLOW(readlinkat), ALLOW(linkat), ALLOW(fchownat), ALLOW(fchmodat),
-	ALLOW(fchmod), ALLOW(utimensat), ALLOW(ftruncate), ALLOW(getdents64), ALLOW(fstatfs),
-	ALLOW(faccessat), ALLOW(faccessat2), ALLOW(setfsuid), ALLOW(setfsgid), ALLOW(syncfs),
+	ALLOW(openat), ALLOW(mkdirat), ALLOW(mknodat), ALLOW(unlinkat),
+	ALLOW(renameat),	/* glibc's renameat2() without flags */
+	ALLOW(renameat2), ALLOW(symlinkat), ALLOW(readlinkat), ALLOW(linkat), ALLOW(fchownat),
+	ALLOW(fchmodat), ALLOW(fchmod), ALLOW(utimensat), ALLOW(ftruncate), ALLOW(getdents64),
+	ALLOW(fstatfs), ALLOW(faccessat), ALLOW(faccessat2), ALLOW(setfsuid), ALLOW(setfsgid),
+	ALLOW(syncfs),
 	END,
 };
 

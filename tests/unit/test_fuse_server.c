@@ -18,6 +18,7 @@
 
 #include "hopvm/error.h"
 #include "hopvm/fuse_server.h"
+#include "hopvm/threads.h"
 #include "unit.h"
 
 #define HDR sizeof(struct fuse_in_header)
@@ -85,10 +86,18 @@ static void check_outside(void)
 	assert_int_equal(st.st_nlink, 1);
 }
 
+/* Who runs the tests, read before any test may run under the virtio-fs filter (which has no
+ * getuid: the server never asks). */
+static uid_t my_uid, my_euid;
+static gid_t my_gid;
+
 static int make_tree(bool read_only)
 {
 	char path[160];
 
+	my_uid = getuid();
+	my_euid = geteuid();
+	my_gid = getgid();
 	strcpy(base, "/tmp/hopvm-fuse-XXXXXX");
 	assert_non_null(mkdtemp(base));
 	snprintf(share, sizeof(share), "%s/share", base);
@@ -162,7 +171,7 @@ static int teardown(void **state)
 static void start(uint32_t opcode, uint64_t nodeid)
 {
 	struct fuse_in_header h = { .opcode = opcode, .nodeid = nodeid, .unique = ++uniq,
-				    .uid = (uint32_t)getuid(), .gid = (uint32_t)getgid() };
+				    .uid = (uint32_t)my_uid, .gid = (uint32_t)my_gid };
 
 	memcpy(rq, &h, sizeof(h));
 	rq_len = sizeof(h);
@@ -1186,7 +1195,7 @@ static void test_dir_changes(void **state)
 			 sizeof(l));
 	assert_true(S_ISLNK(l.attr.mode));
 	path_of(path, sizeof(path), "newdir/ln");
-	assert_int_equal(readlink(path, text, sizeof(text)), strlen("../../outside/secret"));
+	assert_int_equal(readlinkat(AT_FDCWD, path, text, sizeof(text)), strlen("../../outside/secret"));
 	/* MKNOD: files, fifos and sockets; no devices. */
 	assert_int_equal(make_entry(FUSE_MKNOD, d.nodeid,
 				    &(struct fuse_mknod_in){ .mode = S_IFIFO | 0600 },
@@ -1311,7 +1320,7 @@ static void test_setattr(void **state)
 				 &a),
 			 -EINVAL);
 	assert_true(setattr(hello, &(struct fuse_setattr_in){ .valid = FATTR_UID | FATTR_GID,
-							      .uid = getuid(), .gid = getgid() },
+							      .uid = my_uid, .gid = my_gid },
 			    &a) > 0);
 	/* Through an open handle; sizes past the largest offset refused. */
 	assert_int_equal(open_node(hello, O_RDWR, &fh, NULL), sizeof(struct fuse_open_out));
@@ -1647,10 +1656,10 @@ static void test_create_as_requester(void **state)
 	struct fuse_entry_out e;
 
 	(void)state;
-	if (geteuid() != 0)
+	if (my_euid != 0)
 		skip();
 	init();
-	assert_int_equal(chmod(share, 0777), 0);
+	assert_int_equal(fchmodat(AT_FDCWD, share, 0777, 0), 0);
 	start(FUSE_MKDIR, FUSE_ROOT_ID);
 	((struct fuse_in_header *)rq)->uid = 1234;
 	((struct fuse_in_header *)rq)->gid = 5678;
@@ -1672,6 +1681,46 @@ static void test_create_as_requester(void **state)
 				    sizeof(struct fuse_mkdir_in), "mine", NULL, &e),
 			 sizeof(e));
 	assert_int_equal(e.attr.uid, 0);
+}
+
+/* Every call the server makes must be one the virtio-fs thread's seccomp filter allows
+ * (src/threads.c): the tests that reach the most of it run again in a child under that
+ * filter, where a refused call ends the child with a message naming the call.  Each gets a
+ * fresh tree, made before the filter (making it is the test's, not the server's). */
+static void run_filtered(void (*fn)(void **), int (*setup_fn)(void **), void **state)
+{
+	pid_t pid;
+	int status;
+
+	assert_int_equal(setup_fn(state), 0);
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* A server of this process: its /proc/self/fd is the parent's after a fork. */
+		fuse_server_close(srv);
+		if (fuse_server_open(&srv, share, setup_fn == setup_ro) < 0 ||
+		    thread_enter(THREAD_VIRTIO_FS, 0) < 0)
+			_exit(3);
+		fn(state);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	teardown(state);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		fail_msg("under the virtio-fs filter the test ended with status 0x%x", status);
+}
+
+static void test_under_the_seccomp_filter(void **state)
+{
+	run_filtered(test_create_write_read, setup_rw, state);
+	run_filtered(test_dir_changes, setup_rw, state);
+	run_filtered(test_setattr, setup_rw, state);
+	run_filtered(test_link_and_rename_stay_inside, setup_rw, state);
+	run_filtered(test_symlinks, setup_rw, state);
+	run_filtered(test_readdir_handles, setup_rw, state);
+	run_filtered(test_read_only, setup_ro, state);
+	run_filtered(test_create_as_requester, setup_rw, state);
 }
 
 int main(void)
@@ -1703,6 +1752,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fd_budget, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_budget_raises_hard_limit, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_create_as_requester, setup_rw, teardown),
+		cmocka_unit_test(test_under_the_seccomp_filter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
