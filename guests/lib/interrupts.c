@@ -36,15 +36,44 @@ void interrupt_dispatch(struct int_frame *frame)
 	guest_exit(3);
 }
 
-void idt_init(void)
+/* The GDT and segments of the CPU that filled the IDT: its gates name that code selector. */
+static struct __attribute__((packed)) {
+	uint16_t limit;
+	uint64_t base;
+} filler_gdtr;
+static uint16_t filler_cs, filler_ss;
+
+void idt_load(void)
 {
-	uint16_t cs;
 	struct __attribute__((packed)) {
 		uint16_t limit;
 		uint64_t base;
 	} idtr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
+	uint16_t cs;
 
 	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	if (cs != filler_cs)	/* another GDT (an AP's from ap_boot.S): take the filler's */
+		__asm__ volatile("lgdt %0\n\t"
+				 "pushq %q1\n\t"
+				 "leaq 1f(%%rip), %%rax\n\t"
+				 "pushq %%rax\n\t"
+				 "lretq\n"
+				 "1:\n\t"
+				 "mov %w2, %%ss\n\t"
+				 "mov %w2, %%ds\n\t"
+				 "mov %w2, %%es"
+				 : : "m"(filler_gdtr), "r"((uint64_t)filler_cs), "r"(filler_ss)
+				 : "rax", "memory");
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+void idt_init(void)
+{
+	uint16_t cs;
+
+	__asm__ volatile("mov %%cs, %0" : "=r"(cs));
+	__asm__ volatile("sgdt %0; mov %%ss, %1" : "=m"(filler_gdtr), "=r"(filler_ss));
+	filler_cs = cs;
 	for (unsigned v = 0; v < 256; v++) {
 		uint64_t addr = (uint64_t)(uintptr_t)(isr_stubs + 16 * v);
 
@@ -53,7 +82,7 @@ void idt_init(void)
 			.offset_mid = (uint16_t)(addr >> 16), .offset_high = (uint32_t)(addr >> 32),
 		};
 	}
-	__asm__ volatile("lidt %0" : : "m"(idtr));
+	idt_load();
 }
 
 void idt_set_handler(uint8_t vector, int_handler handler)

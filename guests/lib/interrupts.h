@@ -17,6 +17,10 @@ typedef void (*int_handler)(struct int_frame *frame);
 /* Loads an IDT whose vectors all go to interrupt_dispatch(); an exception without a handler
  * prints what happened and ends the VM with status 3. */
 void idt_init(void);
+/* Loads the IDT idt_init() filled, on another CPU.  Its gates name the code segment of the
+ * CPU that filled it, which an AP started through guests/lib/smp.c need not share (hopvm's
+ * boot GDT is not ap_boot.S's): such an AP first takes that CPU's GDT and segments. */
+void idt_load(void);
 void idt_set_handler(uint8_t vector, int_handler handler);
 
 /* Remaps both PICs to PIC_VECTOR_BASE with every IRQ masked. */

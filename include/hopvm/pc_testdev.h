@@ -9,7 +9,8 @@
  *                    of it; the page keeps its contents.  Reads give 0.
  *   ports 0xe8-0xeb  the same scratch register again (QEMU reaches it byte by byte there)
  *   ports 0x2000-0x2017  one byte each: writing V to 0x2000 + n sets ISA/IOAPIC line n to
- *                    V != 0 through set_irq; reads give 0
+ *                    V != 0 through set_irq; a 2- or 4-byte write is split into bytes at
+ *                    consecutive ports, as QEMU's memory core splits it; reads give 0
  *   MMIO 0xff000000  64 KiB of storage that acts as RAM but is reached by MMIO exits
  *
  * Registered as three ranges: pc_testdev_ops on the ports at PC_TESTDEV_PORT (it carries the
