@@ -155,6 +155,32 @@ bool fuse_server_new_refusal(struct fuse_server *s, char *buf, size_t size)
 	return news;
 }
 
+/* For messages: the opcodes hopvm serves by name, the rest by number. */
+static const char *fuse_opcode_name(uint32_t opcode)
+{
+	static const char *const names[] = {
+		[FUSE_LOOKUP] = "LOOKUP", [FUSE_FORGET] = "FORGET", [FUSE_GETATTR] = "GETATTR",
+		[FUSE_SETATTR] = "SETATTR", [FUSE_READLINK] = "READLINK",
+		[FUSE_SYMLINK] = "SYMLINK", [FUSE_MKNOD] = "MKNOD", [FUSE_MKDIR] = "MKDIR",
+		[FUSE_UNLINK] = "UNLINK", [FUSE_RMDIR] = "RMDIR", [FUSE_RENAME] = "RENAME",
+		[FUSE_LINK] = "LINK", [FUSE_OPEN] = "OPEN", [FUSE_READ] = "READ",
+		[FUSE_WRITE] = "WRITE", [FUSE_STATFS] = "STATFS", [FUSE_RELEASE] = "RELEASE",
+		[FUSE_FSYNC] = "FSYNC", [FUSE_FLUSH] = "FLUSH", [FUSE_INIT] = "INIT",
+		[FUSE_OPENDIR] = "OPENDIR", [FUSE_READDIR] = "READDIR",
+		[FUSE_RELEASEDIR] = "RELEASEDIR", [FUSE_FSYNCDIR] = "FSYNCDIR",
+		[FUSE_ACCESS] = "ACCESS", [FUSE_CREATE] = "CREATE", [FUSE_INTERRUPT] = "INTERRUPT",
+		[FUSE_DESTROY] = "DESTROY", [FUSE_BATCH_FORGET] = "BATCH_FORGET",
+		[FUSE_FALLOCATE] = "FALLOCATE", [FUSE_READDIRPLUS] = "READDIRPLUS",
+		[FUSE_RENAME2] = "RENAME2", [FUSE_LSEEK] = "LSEEK", [FUSE_SYNCFS] = "SYNCFS",
+	};
+	static __thread char number[24];
+
+	if (opcode < sizeof(names) / sizeof(names[0]) && names[opcode] != NULL)
+		return names[opcode];
+	snprintf(number, sizeof(number), "opcode %u", opcode);
+	return number;
+}
+
 int fuse_refuse(struct fuse_req *r, enum fuse_refusal_kind kind, int neg_errno, const char *fmt,
 		...)
 {
@@ -166,8 +192,8 @@ int fuse_refuse(struct fuse_req *r, enum fuse_refusal_kind kind, int neg_errno, 
 		return neg_errno;
 	s->refusals_seen |= 1U << kind;
 	s->refusal_pending = true;
-	n = snprintf(s->refusal, sizeof(s->refusal), "virtio-fs: opcode %u refused (%s): ",
-		     r->h.opcode, strerror(-neg_errno));
+	n = snprintf(s->refusal, sizeof(s->refusal), "a guest's %s refused (%s): ",
+		     fuse_opcode_name(r->h.opcode), strerror(-neg_errno));
 	if (n < 0 || (size_t)n >= sizeof(s->refusal))
 		return neg_errno;
 	va_start(ap, fmt);
@@ -511,20 +537,20 @@ int fuse_server_handle(struct fuse_server *s, const struct iovec *in, unsigned n
 	int ret;
 
 	if (total_len(in, nr_in, &in_len) < 0 || total_len(out, nr_out, &out_len) < 0)
-		return err_set(-EINVAL, "virtio-fs: buffer lengths overflow");
+		return err_set(-EINVAL, "buffer lengths overflow");
 	if (in_len < sizeof(r.h))
-		return err_set(-EINVAL, "virtio-fs: a %zu-byte request is shorter than its header",
+		return err_set(-EINVAL, "a %zu-byte request is shorter than its header",
 			       in_len);
 	fuse_in_copy(&r, 0, &r.h, sizeof(r.h));
 	if (r.h.len != in_len)
-		return err_set(-EINVAL, "virtio-fs: request header says %u bytes, %zu given",
+		return err_set(-EINVAL, "request header says %u bytes, %zu given",
 			       r.h.len, in_len);
 	/* FORGET and its kin take no reply, and Linux's virtiofs sends FORGET with no reply
 	 * buffers at all (on its high-priority queue): they are served without any, and never
 	 * answered, even when malformed. */
 	no_reply = takes_no_reply(r.h.opcode);
 	if (out_len < sizeof(oh) && !no_reply)
-		return err_set(-EINVAL, "virtio-fs: %zu reply bytes cannot hold a reply header",
+		return err_set(-EINVAL, "%zu reply bytes cannot hold a reply header",
 			       out_len);
 	/* The reply's length must fit the int returned. */
 	if (out_len > (size_t)INT_MAX)

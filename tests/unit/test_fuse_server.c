@@ -368,6 +368,7 @@ static void test_init(void **state)
 	assert_int_equal(getattr(FUSE_ROOT_ID, &a), -EIO);
 	assert_true(fuse_server_new_refusal(srv, msg, sizeof(msg)));
 	assert_non_null(strstr(msg, "before INIT"));
+	assert_non_null(strstr(msg, "a guest's GETATTR refused (Input/output error): "));
 	assert_false(fuse_server_new_refusal(srv, msg, sizeof(msg)));
 
 	init_minor(31, FUSE_ASYNC_READ | FUSE_DO_READDIRPLUS | FUSE_MAX_PAGES |
