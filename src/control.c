@@ -38,6 +38,18 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* A snapshot that did not get out: the guest runs on as before, and the answer says why. */
+static void snapshot_failed(struct control *ctl, bool was_paused, const char *what, char *reply,
+			    size_t len)
+{
+	char msg[600];
+
+	if (!was_paused)
+		vm_resume(ctl->vm);
+	snprintf(msg, sizeof(msg), "%s, the guest runs on: %s", what, err_msg());
+	reply_error(reply, len, msg);
+}
+
 /* Moves the guest into a file (a snapshot): the guest stops, its whole state goes to the file,
  * and the VM ends; if anything fails, the file goes and the guest runs on as before. */
 static void migrate_to_file(struct control *ctl, const char *target, const char *path,
@@ -67,12 +79,7 @@ static void migrate_to_file(struct control *ctl, const char *target, const char 
 			unlink(path);
 	}
 	if (ret < 0) {
-		char msg[600];
-
-		if (!was_paused)
-			vm_resume(ctl->vm);
-		snprintf(msg, sizeof(msg), "migration failed, the guest runs on: %s", err_msg());
-		reply_error(reply, len, msg);
+		snapshot_failed(ctl, was_paused, "migration failed", reply, len);
 		return;
 	}
 	/* The guest now lives in the file: this copy must never run again. */
@@ -120,12 +127,7 @@ static void migrate_to_stream(struct control *ctl, int fd, const struct control_
 	}
 	close(fd);
 	if (ret < 0) {
-		char msg[600];
-
-		if (!was_paused)
-			vm_resume(ctl->vm);
-		snprintf(msg, sizeof(msg), "the snapshot failed, the guest runs on: %s", err_msg());
-		reply_error(reply, len, msg);
+		snapshot_failed(ctl, was_paused, "the snapshot failed", reply, len);
 		return;
 	}
 	ctl->paused = true;

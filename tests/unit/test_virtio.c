@@ -419,6 +419,24 @@ static void driver_setup(uint64_t features)
 	      VIRTIO_STATUS_FEATURES_OK, 1);
 }
 
+/* A VERSION_1 driver that sets up one queue alone (at DESC, AVAIL, USED) and says DRIVER_OK. */
+static void driver_start_queue(unsigned queue)
+{
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	bar_w(VIRTIO_PCI_GFSELECT, 1, 4);
+	bar_w(VIRTIO_PCI_GF, 1, 4);	/* VERSION_1 */
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	      VIRTIO_STATUS_FEATURES_OK, 1);
+	bar_w(VIRTIO_PCI_Q_SELECT, queue, 2);
+	bar_w(VIRTIO_PCI_Q_SIZE, QSIZE, 2);
+	bar_w(VIRTIO_PCI_Q_DESC, DESC, 8);
+	bar_w(VIRTIO_PCI_Q_AVAIL, AVAIL, 8);
+	bar_w(VIRTIO_PCI_Q_USED, USED, 8);
+	bar_w(VIRTIO_PCI_Q_ENABLE, 1, 2);
+	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+	      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
+}
+
 static void driver_queue(void)
 {
 	bar_w(VIRTIO_PCI_Q_SELECT, 0, 2);
@@ -634,20 +652,8 @@ static void test_console_transmit(void **state)
 	assert_int_equal(pipe(pipe_fds), 0);
 	assert_int_equal(virtio_console_open(&con, &mem, NULL, pipe_fds[1], -1), 0);
 	assert_int_equal(virtio_pci_init(&vp, &con.vdev, &plat), 0);
-	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-	bar_w(VIRTIO_PCI_GFSELECT, 1, 4);
-	bar_w(VIRTIO_PCI_GF, 1, 4);	/* VERSION_1 */
-	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	      VIRTIO_STATUS_FEATURES_OK, 1);
 	assert_int_equal(bar_r(VIRTIO_PCI_NUM_QUEUES, 2), 2);
-	bar_w(VIRTIO_PCI_Q_SELECT, VIRTIO_CONSOLE_TX, 2);
-	bar_w(VIRTIO_PCI_Q_SIZE, QSIZE, 2);
-	bar_w(VIRTIO_PCI_Q_DESC, DESC, 8);
-	bar_w(VIRTIO_PCI_Q_AVAIL, AVAIL, 8);
-	bar_w(VIRTIO_PCI_Q_USED, USED, 8);
-	bar_w(VIRTIO_PCI_Q_ENABLE, 1, 2);
-	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
+	driver_start_queue(VIRTIO_CONSOLE_TX);
 
 	/* Two buffers of one chain leave as one line; the chain comes back with nothing written. */
 	memcpy(ram + DATA, "hello ", 6);
@@ -681,19 +687,7 @@ static void test_console_receive(void **state)
 	assert_int_equal(pipe(out_fds), 0);
 	assert_int_equal(virtio_console_open(&con, &mem, NULL, out_fds[1], pipe_fds[0]), 0);
 	assert_int_equal(virtio_pci_init(&vp, &con.vdev, &plat), 0);
-	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-	bar_w(VIRTIO_PCI_GFSELECT, 1, 4);
-	bar_w(VIRTIO_PCI_GF, 1, 4);	/* VERSION_1 */
-	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	      VIRTIO_STATUS_FEATURES_OK, 1);
-	bar_w(VIRTIO_PCI_Q_SELECT, VIRTIO_CONSOLE_RX, 2);
-	bar_w(VIRTIO_PCI_Q_SIZE, QSIZE, 2);
-	bar_w(VIRTIO_PCI_Q_DESC, DESC, 8);
-	bar_w(VIRTIO_PCI_Q_AVAIL, AVAIL, 8);
-	bar_w(VIRTIO_PCI_Q_USED, USED, 8);
-	bar_w(VIRTIO_PCI_Q_ENABLE, 1, 2);
-	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
+	driver_start_queue(VIRTIO_CONSOLE_RX);
 
 	/* No buffer posted: the device does not even look at its input. */
 	assert_int_equal(virtio_console_ops.input_fd(&con.vdev), -1);
@@ -783,19 +777,7 @@ static void test_fs_device(void **state)
 	assert_int_equal(bar_r(VIRTIO_PCI_DEVICE_CFG + 4, 2), 0x6465);	/* "ed" */
 	assert_int_equal(bar_r(VIRTIO_PCI_DEVICE_CFG + 6, 1), 0);
 	assert_int_equal(bar_r(VIRTIO_PCI_DEVICE_CFG + 36, 4), 1);	/* one request queue */
-	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
-	bar_w(VIRTIO_PCI_GFSELECT, 1, 4);
-	bar_w(VIRTIO_PCI_GF, 1, 4);	/* VERSION_1 */
-	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	      VIRTIO_STATUS_FEATURES_OK, 1);
-	bar_w(VIRTIO_PCI_Q_SELECT, VIRTIO_FS_REQUEST_QUEUE, 2);
-	bar_w(VIRTIO_PCI_Q_SIZE, QSIZE, 2);
-	bar_w(VIRTIO_PCI_Q_DESC, DESC, 8);
-	bar_w(VIRTIO_PCI_Q_AVAIL, AVAIL, 8);
-	bar_w(VIRTIO_PCI_Q_USED, USED, 8);
-	bar_w(VIRTIO_PCI_Q_ENABLE, 1, 2);
-	bar_w(VIRTIO_PCI_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-	      VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK, 1);
+	driver_start_queue(VIRTIO_FS_REQUEST_QUEUE);
 
 	fs_request(0, &req, sizeof(req));
 	assert_int_equal(le16_get(ram + USED + 2), 1);
