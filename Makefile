@@ -44,8 +44,7 @@ HOST_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 HOST_LDFLAGS += -fsanitize=address,undefined
 HOPVM_LDFLAGS :=
 else ifeq ($(SAN),thread)
-# make SAN=thread: ThreadSanitizer, for the threads' locking (tests/tsan.supp says what it
-# is told to overlook, and why).
+# make SAN=thread: ThreadSanitizer, for the threads' locking; no report is suppressed.
 HOST_CFLAGS += -fsanitize=thread -fno-omit-frame-pointer
 HOST_LDFLAGS += -fsanitize=thread
 HOPVM_LDFLAGS :=
@@ -69,7 +68,7 @@ GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
 
 # --- the product -----------------------------------------------------------------------
 LIB_SRCS := src/error.c src/fd_io.c src/threads.c src/size.c src/device_state.c src/memory.c src/bus.c src/kvm.c \
-	src/kvm_info.c src/kvm_host.c src/vm.c src/json.c src/control.c \
+	src/kvm_info.c src/kvm_host.c src/vm.c src/json.c src/control.c src/control_server.c \
 	src/vcpu.c src/console.c src/control_client.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
 	src/devices/i8042.c src/devices/rtc_cmos.c src/devices/acpi_pm.c src/devices/pc_testdev.c \
@@ -129,13 +128,15 @@ UNIT_TESTS := test_size test_memory test_bus test_uart test_debug_exit test_elf6
 	test_exec_init test_fuse_server
 UNIT_BINS := $(UNIT_TESTS:%=$(BUILD)/tests/%)
 # Programs the boot tests run under KVM, built on libhopvm.
-BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console
+BOOT_TOOLS := $(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console $(BUILD)/tests/control_storm
 # Benchmark programs (make bench).
 BENCH_TOOLS := $(BUILD)/tests/bare_kvm $(BUILD)/tests/startup_time $(BUILD)/tests/qmp
 # Runs in the bench's Linux guest: static, and never sanitized.
 GUEST_BENCH_TOOLS := $(BUILD)/tests/diskbench $(BUILD)/tests/nettest
 # Run by the boot tests inside hopvm exec's guest: static, and never sanitized.
 GUEST_BOOT_TOOLS := $(BUILD)/tests/exec_hostile
+# Runs in the soak's Linux guest (tests/soak): static, and never sanitized.
+SOAK_GUEST := $(BUILD)/tests/soak_guest
 
 all: $(HOPVM) $(GUEST_IMAGES) $(EXEC_INIT)
 
@@ -210,7 +211,8 @@ $(BUILD)/obj/tests/%.o: tests/%.c $(FLAGS_STAMP)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(HOST_CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console: $(BUILD)/tests/%: $(BUILD)/obj/tests/boot/%.o $(LIB)
+$(BUILD)/tests/pause_stress $(BUILD)/tests/pty_console $(BUILD)/tests/control_storm: \
+		$(BUILD)/tests/%: $(BUILD)/obj/tests/boot/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $^ $(HOST_LDFLAGS) -o $@
@@ -224,6 +226,16 @@ $(GUEST_BENCH_TOOLS): $(BUILD)/tests/%: tests/bench/%.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $@ (static)")
 	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static $< -o $@
+
+$(SOAK_GUEST): tests/soak/soak_guest.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@ (static)")
+	$(Q)$(CC) -std=gnu11 $(WARNINGS) -O2 -static $< -o $@
+
+# The ping-pong soak (tests/soak/run): SOAK_MOVES moves (100), through the sandbox where this
+# host has no KVM.  Not part of make check, which runs it with 4 moves.
+soak: all $(BOOT_TOOLS) $(GUEST_BENCH_TOOLS) $(SOAK_GUEST)
+	$(Q)tools/kvm-sandbox --timeout 7200 -- tests/soak/run $(BUILD)
 
 $(GUEST_BOOT_TOOLS): $(BUILD)/tests/%: tests/boot/%.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -260,14 +272,17 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 
 unit: $(UNIT_BINS)
 
-check: all unit $(BOOT_TOOLS) $(GUEST_BENCH_TOOLS) $(GUEST_BOOT_TOOLS)
+check: all unit $(BOOT_TOOLS) $(GUEST_BENCH_TOOLS) $(GUEST_BOOT_TOOLS) $(SOAK_GUEST)
 	$(Q)BUILD=$(BUILD) tests/run-all $(UNIT_BINS)
 
 # make check also runs the hostile guest under a hopvm built with ASan and UBSan.
+# And a live migration and the pause stress under a hopvm built with ThreadSanitizer.
 ifeq ($(SAN),)
 check: san-hopvm
 san-hopvm:
 	$(Q)$(MAKE) --no-print-directory SAN=1 BUILD=build/san build/san/hopvm
+	$(Q)$(MAKE) --no-print-directory SAN=thread BUILD=build/tsan build/tsan/hopvm \
+		build/tsan/tests/pause_stress
 endif
 
 check-unit: unit

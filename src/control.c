@@ -1,12 +1,10 @@
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,10 +17,8 @@
 #include "hopvm/vm_state.h"
 #include "hopvm/threads.h"
 
-/* How often the server looks at the VM's stop flag while nobody talks to it. */
-#define CONTROL_POLL_MS 100
 
-static void reply_error(char *reply, size_t len, const char *message)
+void control_reply_error(char *reply, size_t len, const char *message)
 {
 	snprintf(reply, len, "{\"error\": ");
 	if (!json_append_string(reply, len - 1, message))
@@ -47,7 +43,7 @@ static void snapshot_failed(struct control *ctl, bool was_paused, const char *wh
 	if (!was_paused)
 		vm_resume(ctl->vm);
 	snprintf(msg, sizeof(msg), "%s, the guest runs on: %s", what, err_msg());
-	reply_error(reply, len, msg);
+	control_reply_error(reply, len, msg);
 }
 
 /* Moves the guest into a file (a snapshot): the guest stops, its whole state goes to the file,
@@ -271,7 +267,8 @@ static void migration_answer(struct control *ctl, bool failure_is_error, char *r
 	strcat(reply, "}");
 }
 
-static void control_migrate(struct control *ctl, struct control_request *req, char *reply,
+/* True if the answer waits for the migration's end (wait=true). */
+static bool control_migrate(struct control *ctl, struct control_request *req, char *reply,
 			    size_t len)
 {
 	struct mig_target *t = &req->target;
@@ -283,23 +280,24 @@ static void control_migrate(struct control *ctl, struct control_request *req, ch
 		snprintf(why, sizeof(why), "this VM cannot migrate: the guest has the share '%s' "
 			 "(%s), whose open files and node ids live in this hopvm's file server",
 			 ctl->vm->shares[0].opt.tag, ctl->vm->shares[0].opt.path);
-		reply_error(reply, len, why);
-		return;
+		control_reply_error(reply, len, why);
+		return false;
 	}
 	if (t->kind == MIG_TARGET_FILE) {
 		if (migration_active(&ctl->migration))
-			reply_error(reply, len, "a live migration is running (see migrate-status)");
+			control_reply_error(reply, len,
+					    "a live migration is running (see migrate-status)");
 		else
 			migrate_to_file(ctl, req->target_text, t->path, reply, len);
-		return;
+		return false;
 	}
 	if (t->kind == MIG_TARGET_EXEC) {
 		/* hopvm ctl ran the command and sent its socket along with the request. */
 		if (ctl->passed_fd < 0) {
-			reply_error(reply, len, "exec: needs the socket to the command, which hopvm "
-				    "ctl sends along as it runs the command (hopvm itself runs no "
-				    "programs)");
-			return;
+			control_reply_error(reply, len, "exec: needs the socket to the command, "
+					    "which hopvm ctl sends along as it runs the command "
+					    "(hopvm itself runs no programs)");
+			return false;
 		}
 		t->fd = ctl->passed_fd;
 		ctl->passed_fd = -1;
@@ -308,29 +306,30 @@ static void control_migrate(struct control *ctl, struct control_request *req, ch
 		if (migration_active(&ctl->migration)) {
 			if (t->kind == MIG_TARGET_EXEC)
 				close(t->fd);
-			reply_error(reply, len, "a live migration is running (see migrate-status)");
-			return;
+			control_reply_error(reply, len,
+					    "a live migration is running (see migrate-status)");
+			return false;
 		}
 		migrate_to_stream(ctl, t->fd, req, reply, len);
-		return;
+		return false;
 	}
 	if (migration_start(&ctl->migration, t, &req->params) < 0) {
 		if (t->kind == MIG_TARGET_EXEC)
 			close(t->fd);
-		reply_error(reply, len, err_msg());
-		return;
+		control_reply_error(reply, len, err_msg());
+		return false;
 	}
 	if (!req->wait) {
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"migrating\"}");
-		return;
+		return false;
 	}
-	/* The answer comes when the migration ends, with its statistics: a source that
-	 * succeeds ends right after, and could not be asked any more. */
-	while (migration_active(&ctl->migration)) {
-		struct timespec ts = { 0, CONTROL_POLL_MS * 1000000L / 2 };
+	/* The answer comes when the migration ends, with its statistics (control_answer_migration):
+	 * the other clients are served meanwhile, so one can still cancel it. */
+	return true;
+}
 
-		nanosleep(&ts, NULL);
-	}
+void control_answer_migration(struct control *ctl, char *reply, size_t len)
+{
 	migration_answer(ctl, true, reply, len);
 }
 
@@ -345,12 +344,12 @@ static void control_resume(struct control *ctl, bool force, char *reply, size_t 
 		}
 	}
 	if (ctl->migration.holds_pause) {
-		reply_error(reply, len, "the guest went to a destination that never confirmed and "
+		control_reply_error(reply, len, "the guest went to a destination that never confirmed and "
 			    "may be running there; 'resume force=true' runs it here anyway");
 		return;
 	}
 	if (!ctl->paused) {
-		reply_error(reply, len, "the VM is not paused");
+		control_reply_error(reply, len, "the VM is not paused");
 		return;
 	}
 	vm_resume(ctl->vm);
@@ -364,7 +363,7 @@ static void control_shutdown(struct control *ctl, char *reply, size_t len)
 	bool heard;
 
 	if (!ctl->vm->cfg.acpi) {
-		reply_error(reply, len, "this VM has no ACPI power button (--no-acpi); 'quit' ends "
+		control_reply_error(reply, len, "this VM has no ACPI power button (--no-acpi); 'quit' ends "
 			    "it at once");
 		return;
 	}
@@ -375,14 +374,14 @@ static void control_shutdown(struct control *ctl, char *reply, size_t len)
 		 "event, so it may not hear the press\"");
 }
 
-void control_handle(struct control *ctl, const char *request, char *reply, size_t len)
+bool control_handle(struct control *ctl, const char *request, char *reply, size_t len)
 {
 	struct control_request req;
 	struct migration_stats st;
 
 	if (control_parse_request(request, &ctl->defaults, &req) < 0) {
-		reply_error(reply, len, err_msg());
-		return;
+		control_reply_error(reply, len, err_msg());
+		return false;
 	}
 	switch (req.cmd) {
 	case CONTROL_STATUS:
@@ -396,8 +395,8 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 		break;
 	case CONTROL_PAUSE:
 		if (ctl->paused) {
-			reply_error(reply, len, "the VM is already paused");
-			return;
+			control_reply_error(reply, len, "the VM is already paused");
+			return false;
 		}
 		vm_pause(ctl->vm);
 		ctl->paused = true;
@@ -407,14 +406,13 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 		control_resume(ctl, req.force, reply, len);
 		break;
 	case CONTROL_MIGRATE:
-		control_migrate(ctl, &req, reply, len);
-		break;
+		return control_migrate(ctl, &req, reply, len);
 	case CONTROL_MIGRATE_STATUS:
 		migration_answer(ctl, false, reply, len);
 		break;
 	case CONTROL_MIGRATE_CANCEL:
 		if (migration_cancel(&ctl->migration) < 0)
-			reply_error(reply, len, err_msg());
+			control_reply_error(reply, len, err_msg());
 		else
 			snprintf(reply, len, "{\"ok\": true, \"state\": \"cancelling\"}");
 		break;
@@ -426,329 +424,5 @@ void control_handle(struct control *ctl, const char *request, char *reply, size_
 		snprintf(reply, len, "{\"ok\": true, \"state\": \"stopping\"}");
 		break;
 	}
-}
-
-/* A peer gone is an error here, not a SIGPIPE. */
-static bool write_all(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-int control_group_lookup(const char *name, const char *group_file, gid_t *gid)
-{
-	char line[1024], *end;
-	unsigned long n;
-	FILE *f;
-
-	errno = 0;
-	n = strtoul(name, &end, 10);
-	if (name[0] >= '0' && name[0] <= '9' && *end == '\0' && errno == 0 && n < (gid_t)-1) {
-		*gid = (gid_t)n;
-		return 0;
-	}
-	/* /etc/group read here, not through NSS: hopvm is linked statically. */
-	f = fopen(group_file, "r");
-	if (f == NULL)
-		return err_set(-errno, "--control-group %s: cannot read %s: %s", name, group_file,
-			       strerror(errno));
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *colon = strchr(line, ':'), *gid_field;
-
-		if (colon == NULL || (size_t)(colon - line) != strlen(name) ||
-		    strncmp(line, name, (size_t)(colon - line)) != 0)
-			continue;
-		gid_field = strchr(colon + 1, ':');
-		if (gid_field == NULL)
-			break;
-		errno = 0;
-		n = strtoul(gid_field + 1, &end, 10);
-		if (end == gid_field + 1 || (*end != ':' && *end != '\n' && *end != '\0') ||
-		    errno != 0 || n >= (gid_t)-1)
-			break;
-		fclose(f);
-		*gid = (gid_t)n;
-		return 0;
-	}
-	fclose(f);
-	return err_set(-ENOENT, "--control-group %s: no such group in %s", name, group_file);
-}
-
-bool control_peer_allowed(uid_t owner, long allowed_gid, uid_t peer_uid, gid_t peer_gid,
-			  const gid_t *peer_groups, size_t nr_groups)
-{
-	if (peer_uid == owner)
-		return true;
-	if (allowed_gid < 0)
-		return false;
-	if (peer_gid == (gid_t)allowed_gid)
-		return true;
-	for (size_t i = 0; i < nr_groups; i++)
-		if (peer_groups[i] == (gid_t)allowed_gid)
-			return true;
 	return false;
-}
-
-/* Whoever connected may steer this VM: hopvm's own user, or a member of --control-group.
- * The socket's mode keeps others out already; this holds should the mode be changed. */
-static bool control_peer_ok(const struct control *ctl, int fd, char *why, size_t len)
-{
-	struct ucred cred;
-	socklen_t cred_len = sizeof(cred);
-	gid_t groups[64];
-	socklen_t groups_len = sizeof(groups);
-	size_t nr_groups = 0;
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) < 0) {
-		snprintf(why, len, "cannot tell who connected (SO_PEERCRED: %s)", strerror(errno));
-		return false;
-	}
-	if (ctl->allowed_gid >= 0 &&
-	    getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &groups_len) == 0)
-		nr_groups = groups_len / sizeof(gid_t);
-	if (control_peer_allowed(geteuid(), ctl->allowed_gid, cred.uid, cred.gid, groups,
-				 nr_groups))
-		return true;
-	if (ctl->allowed_gid >= 0)
-		snprintf(why, len, "refused: uid %u is not hopvm's (%u) and is not in group %ld "
-			 "(--control-group)", (unsigned)cred.uid, (unsigned)geteuid(),
-			 ctl->allowed_gid);
-	else
-		snprintf(why, len, "refused: uid %u is not hopvm's (%u); --control-group lets a "
-			 "group in", (unsigned)cred.uid, (unsigned)geteuid());
-	return false;
-}
-
-/* A read that also takes a descriptor the client sent along (the socket to an exec:
- * command, which hopvm ctl runs); a second one replaces the first. */
-static ssize_t read_request(struct control *ctl, int fd, char *buf, size_t len)
-{
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(4 * sizeof(int))];
-	} control;
-	struct iovec iov = { buf, len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
-			      .msg_controllen = sizeof(control.space) };
-	ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); n >= 0 && c != NULL;
-	     c = CMSG_NXTHDR(&msg, c)) {
-		size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (size_t i = 0; i < count; i++) {
-			int passed;
-
-			memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (ctl->passed_fd >= 0)
-				close(ctl->passed_fd);
-			ctl->passed_fd = passed;
-		}
-	}
-	return n;
-}
-
-/* Serves one client until it hangs up, sends an over-long line, or the VM stops. */
-static void control_serve_client(struct control *ctl, int fd)
-{
-	char line[CONTROL_MAX_LINE + 1], reply[CONTROL_MAX_LINE];
-	size_t used = 0;
-
-	while (!vm_stop_requested(ctl->vm)) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
-		char *nl;
-		ssize_t n;
-
-		if (poll(&p, 1, CONTROL_POLL_MS) <= 0)
-			continue;
-		n = read_request(ctl, fd, line + used, CONTROL_MAX_LINE - used);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		used += (size_t)n;
-		line[used] = '\0';
-		while ((nl = memchr(line, '\n', used)) != NULL) {
-			size_t taken = (size_t)(nl - line) + 1;
-
-			*nl = '\0';
-			control_handle(ctl, line, reply, sizeof(reply) - 1);
-			strcat(reply, "\n");
-			if (!write_all(fd, reply, strlen(reply)))
-				return;
-			memmove(line, line + taken, used - taken);
-			used -= taken;
-			line[used] = '\0';
-		}
-		if (used == CONTROL_MAX_LINE) {
-			reply_error(reply, sizeof(reply) - 1, "request line longer than 4096 bytes");
-			strcat(reply, "\n");
-			(void)write_all(fd, reply, strlen(reply));
-			return;
-		}
-	}
-}
-
-static void *control_thread(void *arg)
-{
-	struct control *ctl = arg;
-	bool refusal_logged = false;	/* the first refused peer is told on stderr too */
-	char why[200];
-
-	if (thread_enter(THREAD_CONTROL, 0) < 0) {
-		vm_request_stop(ctl->vm, HOPVM_EXIT_ERROR, "control socket: %s", err_msg());
-		return NULL;
-	}
-
-	while (!vm_stop_requested(ctl->vm)) {
-		struct pollfd p = { .fd = ctl->listen_fd, .events = POLLIN };
-		int fd;
-
-		if (poll(&p, 1, CONTROL_POLL_MS) <= 0)
-			continue;
-		fd = accept(ctl->listen_fd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		if (control_peer_ok(ctl, fd, why, sizeof(why))) {
-			control_serve_client(ctl, fd);
-			/* One the client sent but no migration took. */
-			if (ctl->passed_fd >= 0)
-				close(ctl->passed_fd);
-			ctl->passed_fd = -1;
-		} else {
-			char reply[CONTROL_MAX_LINE];
-			struct pollfd req = { .fd = fd, .events = POLLIN };
-
-			/* Its request is read (and dropped) first: closing on unread data
-			 * would reset the connection before the answer is seen. */
-			if (poll(&req, 1, CONTROL_POLL_MS) > 0)
-				(void)!read(fd, reply, sizeof(reply));
-			reply_error(reply, sizeof(reply) - 1, why);
-			strcat(reply, "\n");
-			(void)write_all(fd, reply, strlen(reply));
-			if (!refusal_logged)
-				fprintf(stderr, "hopvm: control socket: %s\n", why);
-			refusal_logged = true;
-		}
-		close(fd);
-	}
-	/* A VM stopping while paused must not leave its vCPUs waiting. */
-	if (ctl->paused)
-		vm_resume(ctl->vm);
-	ctl->paused = false;
-	return NULL;
-}
-
-int control_address(const char *path, struct sockaddr_un *addr)
-{
-	memset(addr, 0, sizeof(*addr));
-	addr->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(addr->sun_path))
-		return err_set(-ENAMETOOLONG, "control socket path '%s' is longer than %zu bytes",
-			       path, sizeof(addr->sun_path) - 1);
-	strcpy(addr->sun_path, path);
-	return 0;
-}
-
-/* True if something answers on path: then it is not ours to replace. */
-static bool control_in_use(const struct sockaddr_un *addr)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool used;
-
-	if (fd < 0)
-		return false;
-	used = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0;
-	close(fd);
-	return used;
-}
-
-/* The socket file: owner only (0600) whatever the umask, or owner and allowed_gid (0660).
- * The umask covers the moment between bind and chmod. */
-static int control_bind(struct control *ctl, const struct sockaddr_un *addr)
-{
-	mode_t old = umask(0177);
-	int ret = bind(ctl->listen_fd, (const struct sockaddr *)addr, sizeof(*addr));
-
-	if (ret < 0 && errno == EADDRINUSE && !control_in_use(addr) && unlink(ctl->path) == 0)
-		ret = bind(ctl->listen_fd, (const struct sockaddr *)addr, sizeof(*addr));
-	umask(old);
-	if (ret < 0)
-		return err_set(-errno, "control socket %s: %s%s", ctl->path, strerror(errno),
-			       errno == EADDRINUSE ? " (another hopvm listens there)" : "");
-	if (ctl->allowed_gid >= 0 &&
-	    (chown(ctl->path, (uid_t)-1, (gid_t)ctl->allowed_gid) < 0 ||
-	     chmod(ctl->path, 0660) < 0)) {
-		ret = err_set(-errno, "control socket %s: cannot give it to group %ld: %s",
-			      ctl->path, ctl->allowed_gid, strerror(errno));
-		unlink(ctl->path);
-		return ret;
-	}
-	return 0;
-}
-
-int control_start(struct control *ctl, struct vm *vm, const char *path, long allowed_gid,
-		  const struct migration_params *defaults)
-{
-	struct sockaddr_un addr;
-	int ret;
-
-	memset(ctl, 0, sizeof(*ctl));
-	ctl->vm = vm;
-	ctl->defaults = *defaults;
-	migration_init(&ctl->migration, vm);
-	ctl->path = path;
-	ctl->allowed_gid = allowed_gid;
-	ctl->listen_fd = -1;
-	ctl->passed_fd = -1;
-	ret = control_address(path, &addr);
-	if (ret < 0)
-		return ret;
-	ctl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (ctl->listen_fd < 0)
-		return err_set(-errno, "control socket: %s", strerror(errno));
-	ret = control_bind(ctl, &addr);
-	if (ret < 0)
-		goto fail;
-	if (listen(ctl->listen_fd, 4) < 0) {
-		ret = err_set(-errno, "control socket %s: listen: %s", path, strerror(errno));
-		unlink(path);
-		goto fail;
-	}
-	ret = pthread_create(&ctl->thread, NULL, control_thread, ctl);
-	if (ret != 0) {
-		ret = err_set(-ret, "cannot start the control thread: %s", strerror(ret));
-		unlink(path);
-		goto fail;
-	}
-	ctl->running = true;
-	return 0;
-fail:
-	close(ctl->listen_fd);
-	ctl->listen_fd = -1;
-	return ret;
-}
-
-void control_stop(struct control *ctl)
-{
-	if (ctl->running) {
-		pthread_join(ctl->thread, NULL);
-		migration_join(&ctl->migration);
-		unlink(ctl->path);
-	}
-	if (ctl->listen_fd >= 0)
-		close(ctl->listen_fd);
-	ctl->listen_fd = -1;
-	ctl->running = false;
 }

@@ -3,7 +3,9 @@
  * and `hopvm ctl` can drive a running VM.  Commands: status, pause, resume, quit, migrate,
  * migrate-status, migrate-cancel (the README describes each with its arguments).
  *
- * One client at a time; each request line is at most CONTROL_MAX_LINE bytes.  The socket file
+ * Up to CONTROL_MAX_CLIENTS clients at once (control_server.c), each answered in the order it
+ * asked, one request at a time across clients; a migrate with wait=true holds only its own
+ * client's answer.  Each request line is at most CONTROL_MAX_LINE bytes.  The socket file
  * is removed when the VM ends.  A migration to file:PATH creates PATH and refuses one there. */
 #ifndef HOPVM_CONTROL_H
 #define HOPVM_CONTROL_H
@@ -17,6 +19,7 @@
 #include "hopvm/migration.h"
 
 #define CONTROL_MAX_LINE 4096
+#define CONTROL_MAX_CLIENTS 64
 
 struct vm;
 
@@ -50,8 +53,13 @@ bool control_peer_allowed(uid_t owner, long allowed_gid, uid_t peer_uid, gid_t p
 			  const gid_t *peer_groups, size_t nr_groups);
 void control_stop(struct control *ctl);
 
-/* Answers one request line into reply (a JSON object, no newline).  Exposed for tests. */
-void control_handle(struct control *ctl, const char *request, char *reply, size_t len);
+/* Answers one request line into reply (a JSON object, no newline), or returns true when the
+ * answer waits for the live migration it started to end (migrate wait=true): once
+ * migration_active() is false, control_answer_migration() gives it. */
+bool control_handle(struct control *ctl, const char *request, char *reply, size_t len);
+void control_answer_migration(struct control *ctl, char *reply, size_t len);
+/* {"error": message} into reply. */
+void control_reply_error(char *reply, size_t len, const char *message);
 
 enum control_cmd {
 	CONTROL_STATUS,
