@@ -77,6 +77,16 @@ const char *syscall_name(unsigned nr)
 
 static const uint32_t prctl_ops[] = { PR_SET_NAME, PR_SET_NO_NEW_PRIVS };
 static const uint32_t seccomp_ops[] = { SECCOMP_SET_MODE_FILTER };
+/* gcc says __SANITIZE_THREAD__, clang __has_feature(thread_sanitizer). */
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#define HOPVM_TSAN 1
+#else
+#define HOPVM_TSAN 0
+#endif
+
 static const uint32_t fcntl_ops[] = { F_GETFL, F_SETFL, F_GETFD, F_SETFD, F_DUPFD_CLOEXEC };
 
 /* What every thread does: memory (never executable), locks, time, kicks, its own end. */
@@ -96,6 +106,11 @@ static const struct seccomp_rule base_rules[] = {
 static const struct seccomp_rule spawn_rules[] = {
 	ALLOW(clone3), ALLOW(clone), ALLOW(set_robust_list), ALLOW(rseq), ALLOW(rt_sigaction),
 	ALLOW_ONE_OF(prctl, 0, prctl_ops), ALLOW_ONE_OF(seccomp, 0, seccomp_ops), ALLOW(mremap),
+#if HOPVM_TSAN
+	/* ThreadSanitizer's runtime reads a new thread's stack bounds with
+	 * pthread_getattr_np(), which asks for the CPU affinity; only make SAN=thread has it. */
+	ALLOW(sched_getaffinity),
+#endif
 	END,
 };
 

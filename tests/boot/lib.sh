@@ -16,7 +16,7 @@
 # A case outside the part is neither run nor reported here: the other part reports it.
 
 passed=0 failed=0 skipped=0 counted=0	# counted: the cases of this part
-case_name='' case_problems='' case_on=0
+case_name='' case_problems='' case_on=0 case_start=0
 BOOT_PART=${HOPVM_BOOT_PART:-all}
 # Each case's outcome is appended to PROGRESS as it ends.  A frozen emulated machine stops a
 # run midway; tests/run-all then runs the part again with HOPVM_BOOT_RESUME=1, which takes the
@@ -61,6 +61,7 @@ case_begin() {
 	[ "${COUNT_ONLY:-0}" = 1 ] && return 0
 	[ "$RESUME" = 1 ] && progress_has "$1" && return 0
 	case_on=1
+	case_start=$SECONDS
 }
 
 case_runs() {
@@ -119,12 +120,13 @@ err_empty() {
 case_end() {
 	case_runs || return 0
 	case_on=0
+	# The case's time, to see where a run's time goes.
 	if [ -z "$case_problems" ]; then
-		echo "ok - $case_name"
+		echo "ok - $case_name ($((SECONDS - case_start)) s)"
 		echo "ok $case_name" >>"$PROGRESS"
 		return
 	fi
-	echo "not ok - $case_name: $case_problems"
+	echo "not ok - $case_name ($((SECONDS - case_start)) s): $case_problems"
 	sed 's/^/    stdout| /' "$OUT/$case_name.out" | head -20
 	sed 's/^/    stderr| /' "$OUT/$case_name.err" | head -20
 	echo "failed $case_name" >>"$PROGRESS"
