@@ -46,6 +46,45 @@ static void snapshot_failed(struct control *ctl, bool was_paused, const char *wh
 	control_reply_error(reply, len, msg);
 }
 
+/* The mount point of the file system holding path: as far as the path's own names reach, the
+ * highest ancestor of its folder on the same device.  Names, not realpath(): the control
+ * thread may not read links, and a user knows the names it gave. */
+static void mount_point(const char *path, char *out, size_t len)
+{
+	struct stat here, up_st;
+	char *slash;
+
+	snprintf(out, len, "%s", path);
+	slash = strrchr(out, '/');
+	if (slash == NULL)
+		snprintf(out, len, ".");
+	else
+		*(slash == out ? slash + 1 : slash) = '\0';
+	if (stat(out, &here) < 0)
+		return;
+	while (strcmp(out, "/") != 0 && (slash = strrchr(out, '/')) != NULL) {
+		char up[MIG_TARGET_PATH_MAX + 1];
+
+		snprintf(up, sizeof(up), "%.*s", slash == out ? 1 : (int)(slash - out), out);
+		if (stat(up, &up_st) < 0 || up_st.st_dev != here.st_dev)
+			break;
+		snprintf(out, len, "%s", up);
+	}
+}
+
+/* A snapshot's write failed for want of space: said as such, its file system named. */
+static int file_write_failed(const char *path, int ret, uint64_t written, bool removed)
+{
+	char mount[MIG_TARGET_PATH_MAX + 1];
+
+	if (ret != -ENOSPC && ret != -EDQUOT)
+		return ret;
+	mount_point(path, mount, sizeof(mount));
+	return err_set(ret, "cannot write %s: the file system on %s is full (%s) after %.1f MB; "
+		       "%s", path, mount, strerror(-ret), (double)written / 1e6,
+		       removed ? "the partial file was removed" : "the partial file is left");
+}
+
 /* Moves the guest into a file (a snapshot): the guest stops, its whole state goes to the file,
  * and the VM ends; if anything fails, the file goes and the guest runs on as before. */
 static void migrate_to_file(struct control *ctl, const char *target, const char *path,
@@ -72,7 +111,7 @@ static void migrate_to_file(struct control *ctl, const char *target, const char 
 			ret = err_set(-errno, "cannot write %s: %s", path, strerror(errno));
 		close(fd);
 		if (ret < 0)
-			unlink(path);
+			ret = file_write_failed(path, ret, w.offset, unlink(path) == 0);
 	}
 	if (ret < 0) {
 		snapshot_failed(ctl, was_paused, "migration failed", reply, len);

@@ -99,6 +99,10 @@ struct mig_sock {
 	size_t in_pos, in_len;
 	uint64_t max_bandwidth;	/* bytes per second, 0 for no limit */
 	uint64_t sent;		/* bytes handed to the kernel */
+	uint64_t received;	/* bytes taken from it */
+	int send_error;		/* the first failed send's -errno (-ETIMEDOUT: io timeout) */
+	int recv_error;		/* the first failed receive's */
+	bool eof;		/* the peer closed its end */
 	double pace_start;	/* seconds (CLOCK_MONOTONIC) when the limit was last set */
 	uint64_t pace_sent;	/* sent at pace_start */
 };
@@ -111,6 +115,12 @@ ssize_t mig_sock_read(void *ctx, void *buf, size_t len);
 int mig_sock_flush(struct mig_sock *s) __attribute__((warn_unused_result));
 /* Frees the buffers and closes the socket. */
 void mig_sock_close(struct mig_sock *s);
+/* If the connection itself failed (a send or receive error, or the peer's end), sets a plain
+ * message saying what the peer (who: "source", "destination") did and how far into the stream,
+ * and returns ret: the failure in words instead of the read or write that met it.  A stream
+ * cut short keeps the reader's detail (where it was cut) after a colon.  timeout names the I/O
+ * timeout, such as "2000 ms (io_timeout_ms)".  Otherwise returns ret, the message untouched. */
+int mig_sock_explain(const struct mig_sock *s, int ret, const char *who, const char *timeout);
 
 enum mig_reply_kind {
 	MIG_REPLY_ACCEPT = 1,

@@ -64,6 +64,18 @@ static int on_section(void *ctx, uint32_t type)
 	return 0;
 }
 
+/* A stream broken off said in words: what the source did (mig_sock_explain). */
+static int source_failed(const struct mig_sock *sock, int ret)
+{
+	char timeout[48];
+
+	if (ret >= 0)
+		return ret;
+	snprintf(timeout, sizeof(timeout), "%d ms (the destination's I/O timeout)",
+		 MIGRATION_DEFAULT_IO_TIMEOUT_MS);
+	return mig_sock_explain(sock, ret, "source", timeout);
+}
+
 /* The conversation of migration_transport.h, destination side.  A snapshot read from a
  * command (its first section ONE_WAY: `--incoming "exec:gzip -dc vm.gz"`) is the same
  * stream with nobody to answer: what is sent to it is left unread, and the guest runs once it
@@ -80,7 +92,7 @@ static int incoming_stream(struct vm *vm, struct mig_sock *sock)
 	mig_reader_init(&r, mig_sock_read, sock);
 	r.on_section = on_section;
 	r.section_ctx = &in;
-	ret = vm_state_read_header(vm, &r);
+	ret = source_failed(sock, vm_state_read_header(vm, &r));
 	if (ret < 0) {
 		/* The source learns why; a stream too broken to read gets the same answer. */
 		(void)mig_reply_send(sock, MIG_REPLY_REFUSE, err_msg());
@@ -88,7 +100,7 @@ static int incoming_stream(struct vm *vm, struct mig_sock *sock)
 	}
 	/* Its failure matters only if the stream turns out to be a live source's. */
 	in.accept_error = mig_reply_send(sock, MIG_REPLY_ACCEPT, NULL);
-	ret = vm_state_read_rest(vm, &r, MIG_READ_FRESH_RAM);
+	ret = source_failed(sock, vm_state_read_rest(vm, &r, MIG_READ_FRESH_RAM));
 	if (ret == 0 && in.one_way) {
 		if (vm->cfg.verbose)
 			fprintf(stderr, "hopvm: read a snapshot: %.1f MB in %.0f ms\n",

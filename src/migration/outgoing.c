@@ -138,6 +138,17 @@ static int expect_reply(struct sender *s, enum mig_reply_kind wanted, const char
 	return 0;
 }
 
+/* A failure to send said in words: what the destination did (mig_sock_explain). */
+static int sending_failed(struct sender *s, int ret)
+{
+	char timeout[48];
+
+	if (ret >= 0 || s->sock.send_error == 0)
+		return ret;
+	snprintf(timeout, sizeof(timeout), "%u ms (io_timeout_ms)", s->m->params.io_timeout_ms);
+	return mig_sock_explain(&s->sock, ret, "destination", timeout);
+}
+
 /* Waits until the destination has read everything sent so far. */
 static int sync_with_destination(struct sender *s)
 {
@@ -146,7 +157,7 @@ static int sync_with_destination(struct sender *s)
 	if (ret == 0)
 		ret = mig_sock_flush(&s->sock);
 	if (ret < 0)
-		return err_set(ret, "cannot send to the destination: %s", strerror(-ret));
+		return ret;
 	return expect_reply(s, MIG_REPLY_SYNCED, "answer to SYNC");
 }
 
@@ -184,6 +195,7 @@ static int send_marked_pages(struct sender *s)
 		ret = mig_write_ram(&s->w, &s->vm->mem, gpns, n);
 	if (ret == 0 && !s->paused)
 		ret = sync_with_destination(s);
+	ret = sending_failed(s, ret);
 	update_stats(s);
 	s->send_seconds += mig_now() - start;
 	s->send_bytes += wire_bytes(s) - bytes;
@@ -277,7 +289,7 @@ static int connect_and_handshake(struct sender *s)
 	if (ret == 0)
 		ret = mig_sock_flush(&s->sock);
 	if (ret < 0)
-		return err_set(ret, "cannot send the header: %s", strerror(-ret));
+		return sending_failed(s, ret);
 	return expect_reply(s, MIG_REPLY_ACCEPT, "answer to the header");
 }
 
@@ -380,7 +392,7 @@ static int stop_and_copy(struct sender *s)
 	if (ret == 0)
 		ret = mig_sock_flush(&s->sock);
 	update_stats(s);
-	return ret;
+	return sending_failed(s, ret);
 }
 
 /* READY, GO, RUNNING: see migration_transport.h.  Only once GO is out is the guest in doubt. */

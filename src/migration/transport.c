@@ -324,10 +324,13 @@ static int send_all(struct mig_sock *s, const uint8_t *buf, size_t len)
 
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return -ETIMEDOUT;
-		if (n < 0)
-			return -errno;
+		if (n < 0) {
+			int err = errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+
+			if (s->send_error == 0)
+				s->send_error = err;
+			return err;
+		}
 		buf += n;
 		len -= (size_t)n;
 		s->sent += (uint64_t)n;
@@ -371,12 +374,20 @@ ssize_t mig_sock_read(void *ctx, void *buf, size_t len)
 		do
 			got = recv(s->fd, s->in, SOCK_BUF_SIZE, 0);
 		while (got < 0 && errno == EINTR);
-		if (got < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+		if (got < 0) {
+			int err = errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
+
+			if (s->recv_error == 0)
+				s->recv_error = err;
+			return err;
+		}
 		s->in_pos = 0;
 		s->in_len = (size_t)got;
-		if (got == 0)
+		s->received += (uint64_t)got;
+		if (got == 0) {
+			s->eof = true;
 			return 0;
+		}
 	}
 	n = s->in_len - s->in_pos < len ? s->in_len - s->in_pos : len;
 	memcpy(buf, s->in + s->in_pos, n);
@@ -392,6 +403,30 @@ void mig_sock_close(struct mig_sock *s)
 		close(s->fd);
 	memset(s, 0, sizeof(*s));
 	s->fd = -1;
+}
+
+int mig_sock_explain(const struct mig_sock *s, int ret, const char *who, const char *timeout)
+{
+	char detail[512];	/* err_msg()'s size */
+	unsigned long long at = s->sent > s->received ? s->sent : s->received;
+	int err = s->send_error ? s->send_error : s->recv_error;
+
+	if (err == 0 && !s->eof)
+		return ret;
+	snprintf(detail, sizeof(detail), "%s", strncmp(err_msg(), "migration stream: ", 18) == 0 ?
+		 err_msg() + 18 : err_msg());
+	if (err == -ETIMEDOUT)
+		return err_set(ret, "the %s %s for %s, %llu bytes into the stream: it is stopped "
+			       "or overloaded, or the link is down", who, s->send_error ?
+			       "took nothing" : "sent nothing", timeout, at);
+	if (err == -ECONNRESET || err == -EPIPE)
+		return err_set(ret, "the %s hung up (the connection was reset), %llu bytes into "
+			       "the stream", who, at);
+	if (err != 0)
+		return err_set(ret, "the connection to the %s failed, %llu bytes into the stream: "
+			       "%s", who, at, strerror(-err));
+	return err_set(ret, "the %s hung up %llu bytes into the stream, before its end: %s", who,
+		       at, detail);
 }
 
 int mig_reply_send(struct mig_sock *s, enum mig_reply_kind kind, const char *message)

@@ -180,6 +180,46 @@ static void test_replies_cross_a_socket(void **state)
 	mig_sock_close(&b);
 }
 
+/* A connection that fails is said in words: who did what, how far into the stream. */
+static void test_broken_connections_explained(void **state)
+{
+	struct mig_sock a, b;
+	uint8_t buf[64] = { 0 };
+
+	(void)state;
+	socket_pair(&a, &b);
+	/* Nothing wrong with the connection: the message stays. */
+	assert_int_equal(err_set(-EINVAL, "some other failure"), -EINVAL);
+	assert_int_equal(mig_sock_explain(&b, -EINVAL, "source", "1 ms"), -EINVAL);
+	assert_string_equal(err_msg(), "some other failure");
+
+	/* The receiver waits in vain, then the sender hangs up mid-stream. */
+	mig_set_timeouts(b.fd, 1);
+	assert_int_equal(mig_sock_read(&b, buf, sizeof(buf)), -ETIMEDOUT);
+	assert_int_equal(mig_sock_explain(&b, -ETIMEDOUT, "source", "1 ms (a test's)"),
+			 -ETIMEDOUT);
+	assert_string_equal(err_msg(), "the source sent nothing for 1 ms (a test's), 0 bytes "
+			    "into the stream: it is stopped or overloaded, or the link is down");
+	b.recv_error = 0;
+	assert_int_equal(mig_sock_write(&a, buf, 40), 0);
+	assert_int_equal(mig_sock_flush(&a), 0);
+	mig_sock_close(&a);
+	assert_int_equal(mig_sock_read(&b, buf, sizeof(buf)), 40);
+	assert_int_equal(mig_sock_read(&b, buf, sizeof(buf)), 0);
+	assert_int_equal(err_set(-EBADMSG, "migration stream: truncated at offset 40"), -EBADMSG);
+	assert_int_equal(mig_sock_explain(&b, -EBADMSG, "source", "1 ms"), -EBADMSG);
+	assert_string_equal(err_msg(), "the source hung up 40 bytes into the stream, before its "
+			    "end: truncated at offset 40");
+
+	/* Sending to a peer that is gone. */
+	assert_int_equal(mig_sock_write(&b, buf, 8), 0);
+	assert_int_equal(mig_sock_flush(&b), -EPIPE);
+	assert_int_equal(mig_sock_explain(&b, -EPIPE, "destination", "1 ms"), -EPIPE);
+	assert_string_equal(err_msg(), "the destination hung up (the connection was reset), 40 "
+			    "bytes into the stream");
+	mig_sock_close(&b);
+}
+
 static void test_records_hopvms_own_writes(void **state)
 {
 	static uint8_t ram[64 * 4096];
@@ -304,6 +344,7 @@ int main(void)
 		cmocka_unit_test(test_targets_resolved_for_the_vm),
 		cmocka_unit_test(test_exec_and_fd_channels),
 		cmocka_unit_test(test_replies_cross_a_socket),
+		cmocka_unit_test(test_broken_connections_explained),
 		cmocka_unit_test(test_records_hopvms_own_writes),
 		cmocka_unit_test(test_live_stream_hashes_as_it_goes),
 		cmocka_unit_test(test_status_json),
