@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "hopvm/acpi.h"
@@ -137,28 +138,28 @@ static int reset_machine(struct vm *vm)
 	return 0;
 }
 
-static int reset_msrs(struct vcpu *vcpu)
+static int set_msr_zero(struct vcpu *vcpu, uint32_t index)
 {
-	struct {
-		struct kvm_msrs h;
-		struct kvm_msr_entry e[1];
-	} m;
+	struct kvm_msrs *msrs = calloc(1, sizeof(*msrs) + sizeof(msrs->entries[0]));
 	int ret;
 
-	memset(&m, 0, sizeof(m));
-	m.h.nmsrs = 1;
-	m.e[0].index = MSR_TSC_DEADLINE;
-	ret = kvm_set_msrs(vcpu->fd, &m.h);
-	if (ret < 0)
-		return ret;
+	if (msrs == NULL)
+		return err_set(-ENOMEM, "out of memory for vCPU %u's MSRs", vcpu->id);
+	msrs->nmsrs = 1;
+	msrs->entries[0].index = index;
+	ret = kvm_set_msrs(vcpu->fd, msrs);
+	free(msrs);
+	return ret;
+}
+
+static int reset_msrs(struct vcpu *vcpu)
+{
+	int ret = set_msr_zero(vcpu, MSR_TSC_DEADLINE);
+
 	/* One at a time: a KVM without one of them refuses it, which is as good as off. */
-	for (size_t i = 0; i < sizeof(pv_msrs) / sizeof(pv_msrs[0]); i++) {
-		m.e[0].index = pv_msrs[i];
-		ret = kvm_set_msrs(vcpu->fd, &m.h);
-		if (ret < 0)
-			return ret;
-	}
-	return 0;
+	for (size_t i = 0; ret >= 0 && i < sizeof(pv_msrs) / sizeof(pv_msrs[0]); i++)
+		ret = set_msr_zero(vcpu, pv_msrs[i]);
+	return ret < 0 ? ret : 0;
 }
 
 /* The FPU, SSE and extended state as RESET leaves them: everything in its initial
