@@ -68,7 +68,7 @@ GUEST_LDFLAGS := -nostdlib -static -Wl,--build-id=none -Wl,-z,noexecstack \
 
 # --- the product -----------------------------------------------------------------------
 LIB_SRCS := src/error.c src/fd_io.c src/threads.c src/size.c src/device_state.c src/memory.c src/bus.c src/kvm.c \
-	src/kvm_info.c src/kvm_host.c src/vm.c src/json.c src/control.c src/control_server.c \
+	src/kvm_info.c src/kvm_host.c src/vm.c src/vm_sleep.c src/json.c src/control.c src/control_server.c \
 	src/vcpu.c src/console.c src/control_client.c \
 	src/devices/uart_16550.c src/devices/debug_exit.c \
 	src/devices/i8042.c src/devices/rtc_cmos.c src/devices/acpi_pm.c src/devices/pc_testdev.c \
@@ -109,7 +109,7 @@ GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
 # Flat binaries: modes (raw, real mode at 0x8000) and Multiboot kernels (hello again, and the
 # guests that need the memory map).
-MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier testdev irqlines
+MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier testdev irqlines s3
 GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
 	$(MULTIBOOT_GUESTS:%=$(BUILD)/guests/%-multiboot.bin) $(BUILD)/guests/qemutest.elf32 \
 	$(BUILD)/guests/qemutest-low.elf32

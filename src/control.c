@@ -14,6 +14,7 @@
 #include "hopvm/migration_transport.h"
 #include "hopvm/size.h"
 #include "hopvm/vm.h"
+#include "hopvm/vm_sleep.h"
 #include "hopvm/vm_state.h"
 #include "hopvm/threads.h"
 
@@ -226,6 +227,7 @@ static const char *const cmd_names[] = {
 	[CONTROL_MIGRATE] = "migrate",
 	[CONTROL_MIGRATE_STATUS] = "migrate-status",
 	[CONTROL_MIGRATE_CANCEL] = "migrate-cancel",
+	[CONTROL_WAKEUP] = "wakeup",
 };
 
 const char *control_cmd_name(enum control_cmd cmd)
@@ -261,7 +263,7 @@ int control_parse_request(const char *line, const struct migration_params *defau
 		;
 	if (i == n)
 		return err_set(-EINVAL, "unknown command '%s' (status, pause, resume, shutdown, "
-			       "quit, migrate, migrate-status, migrate-cancel)", cmd->text);
+			       "quit, migrate, migrate-status, migrate-cancel, wakeup)", cmd->text);
 	req->cmd = (enum control_cmd)i;
 	req->force = req->cmd == CONTROL_RESUME && true_arg(&obj, "force");
 	if (req->cmd != CONTROL_MIGRATE)
@@ -313,6 +315,10 @@ static bool control_migrate(struct control *ctl, struct control_request *req, ch
 	struct mig_target *t = &req->target;
 
 	/* Refused before anything is sent, as QEMU refuses a VM with vhost-user-fs. */
+	if (vm_check_awake(ctl->vm) < 0) {
+		control_reply_error(reply, len, err_msg());
+		return false;
+	}
 	if (ctl->vm->nr_shares > 0) {
 		char why[4096 + 256];
 
@@ -413,6 +419,28 @@ static void control_shutdown(struct control *ctl, char *reply, size_t len)
 		 "event, so it may not hear the press\"");
 }
 
+/* What status and the commands that leave the VM as it is report. */
+static const char *vm_state_name(struct control *ctl)
+{
+	if (ctl->paused || ctl->migration.holds_pause)
+		return "paused";
+	return vm_suspended(ctl->vm) ? "suspended" : "running";
+}
+
+/* A wake event for a guest suspended to RAM (ACPI S3), as QEMU's system_wakeup. */
+static void control_wakeup(struct control *ctl, char *reply, size_t len)
+{
+	if (!ctl->vm->cfg.acpi) {
+		control_reply_error(reply, len, "this VM has no ACPI (--no-acpi): its guest cannot sleep");
+		return;
+	}
+	if (vm_wakeup(ctl->vm, ACPI_PM1_STS_PWRBTN) < 0) {
+		control_reply_error(reply, len, err_msg());
+		return;
+	}
+	snprintf(reply, len, "{\"ok\": true, \"state\": \"%s\"}", vm_state_name(ctl));
+}
+
 bool control_handle(struct control *ctl, const char *request, char *reply, size_t len)
 {
 	struct control_request req;
@@ -428,7 +456,7 @@ bool control_handle(struct control *ctl, const char *request, char *reply, size_
 		snprintf(reply, len,
 			 "{\"ok\": true, \"state\": \"%s\", \"vcpus\": %u, \"mem_bytes\": %llu, "
 			 "\"migration\": \"%s\"}",
-			 ctl->paused || ctl->migration.holds_pause ? "paused" : "running",
+			 vm_state_name(ctl),
 			 ctl->vm->cfg.nr_vcpus, (unsigned long long)ctl->vm->cfg.ram_size,
 			 migration_phase_name(st.phase));
 		break;
@@ -457,6 +485,9 @@ bool control_handle(struct control *ctl, const char *request, char *reply, size_
 		break;
 	case CONTROL_SHUTDOWN:
 		control_shutdown(ctl, reply, len);
+		break;
+	case CONTROL_WAKEUP:
+		control_wakeup(ctl, reply, len);
 		break;
 	case CONTROL_QUIT:
 		vm_request_stop(ctl->vm, 0, "ended through the control socket (quit)");

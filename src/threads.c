@@ -124,13 +124,15 @@ static const struct seccomp_rule data_rules[] = {
 
 /* A vCPU's: KVM_RUN, its state (saved and restored around pauses), and what devices do on
  * its exits: interrupt lines, MSI routes, ioeventfds moved with a BAR, a TAP's offloads,
- * disk reads and writes of a virtio request served at once. */
+ * disk reads and writes of a virtio request served at once; and, waking from ACPI S3, the
+ * reset of the in-kernel PIC, IOAPIC and PIT (vm_sleep.c). */
 static const uint32_t vcpu_ioctls[] = {
 	KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS, KVM_GET_MSRS,
 	KVM_SET_MSRS, KVM_GET_MP_STATE, KVM_SET_MP_STATE, KVM_GET_LAPIC, KVM_SET_LAPIC,
 	KVM_GET_XSAVE, KVM_SET_XSAVE, KVM_GET_XCRS, KVM_SET_XCRS, KVM_GET_DEBUGREGS,
 	KVM_SET_DEBUGREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_IRQ_LINE,
-	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, TUNSETOFFLOAD,
+	KVM_IOEVENTFD, KVM_IRQFD, KVM_SET_GSI_ROUTING, TUNSETOFFLOAD, KVM_GET_IRQCHIP,
+	KVM_SET_IRQCHIP, KVM_GET_PIT2, KVM_SET_PIT2,
 };
 static const struct seccomp_rule vcpu_rules[] = {
 	ALLOW_ONE_OF(ioctl, 1, vcpu_ioctls),

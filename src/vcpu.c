@@ -11,6 +11,7 @@
 #include "hopvm/kvm.h"
 #include "hopvm/vcpu.h"
 #include "hopvm/vm.h"
+#include "hopvm/vm_sleep.h"
 #include "hopvm/x86.h"
 #include "hopvm/threads.h"
 
@@ -371,28 +372,42 @@ static void vcpu_record_parked_state(struct vcpu *vcpu)
 		vcpu->parked_state = VCPU_PARKED_HALTED_NO_IRQ;
 }
 
-/* Parks the vCPU while a pause is requested; false once the VM is stopping. */
+/* Parks the vCPU while a pause is requested or the guest sleeps in S3, and resets it after
+ * a wake; false once the VM is stopping. */
 static bool vcpu_wait_while_paused(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 	bool keep_running;
+	unsigned wakes;
 
 	/* The exit path's fast case: nothing asked, no lock taken.  A request made just after
 	 * this look is not missed: its kick makes the next KVM_RUN return at once. */
 	if (!__atomic_load_n(&vm->pause_count, __ATOMIC_ACQUIRE) &&
-	    !__atomic_load_n(&vm->stop_requested, __ATOMIC_ACQUIRE))
+	    !__atomic_load_n(&vm->stop_requested, __ATOMIC_ACQUIRE) &&
+	    !__atomic_load_n(&vm->suspended, __ATOMIC_ACQUIRE) &&
+	    __atomic_load_n(&vm->wake_generation, __ATOMIC_ACQUIRE) == vcpu->wake_generation)
 		return true;
 	vcpu_record_parked_state(vcpu);
 	pthread_mutex_lock(&vm->state_lock);
-	if (vm->pause_count > 0 && !vm->stop_requested) {
+	if ((vm->pause_count > 0 || vm->suspended) && !vm->stop_requested) {
 		vm->nr_paused++;
 		pthread_cond_broadcast(&vm->state_cond);
-		while (vm->pause_count > 0 && !vm->stop_requested)
+		while ((vm->pause_count > 0 || vm->suspended) && !vm->stop_requested)
 			pthread_cond_wait(&vm->state_cond, &vm->state_lock);
 		vm->nr_paused--;
 	}
 	keep_running = !vm->stop_requested;
+	wakes = vm->wake_generation;
 	pthread_mutex_unlock(&vm->state_lock);
+	if (keep_running && wakes != vcpu->wake_generation) {
+		vcpu->wake_generation = wakes;
+		if (vcpu_wake(vcpu) < 0) {
+			vm_request_stop(vm, HOPVM_EXIT_ERROR, "vCPU %u: waking from ACPI S3: %s",
+					vcpu->id, err_msg());
+			return false;
+		}
+		keep_running = !vm_stop_requested(vm);
+	}
 	return keep_running;
 }
 

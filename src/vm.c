@@ -19,6 +19,7 @@
 #include "hopvm/vcpu.h"
 #include "hopvm/vm.h"
 #include "hopvm/vm_pci.h"
+#include "hopvm/vm_sleep.h"
 #include "hopvm/x86.h"
 #include "hopvm/threads.h"
 
@@ -91,13 +92,18 @@ static void acpi_sleep(void *ctx, unsigned slp_typ)
 		vm_request_stop(vm, 0, NULL);
 		return;
 	}
+	if (slp_typ == ACPI_PM_SLP_TYP_S3) {
+		vm_suspend(vm);
+		return;
+	}
 	pthread_mutex_lock(&vm->log_lock);
 	first = !vm->sleep_logged;
 	vm->sleep_logged = true;
 	pthread_mutex_unlock(&vm->log_lock);
 	if (first)
 		fprintf(stderr, "hopvm: the guest asked for ACPI sleep type %u, which hopvm's "
-			"tables do not offer (only _S5, power off); it goes on running\n", slp_typ);
+			"tables do not offer (only _S3, suspend to RAM, and _S5, power off); it goes "
+			"on running\n", slp_typ);
 }
 
 static void testdev_irq(void *ctx, unsigned line, int level)
@@ -505,6 +511,7 @@ static bool vm_all_vcpus_stuck(struct vm *vm)
  * by another vCPU's kick hypercall, and a single look can catch every vCPU in between. */
 #define VM_HALT_CHECK_SECONDS 1
 #define VM_HALT_CHECKS 3
+#define VM_SLEEP_POLL_NS 100000000L
 
 int vm_wait(struct vm *vm)
 {
@@ -515,11 +522,28 @@ int vm_wait(struct vm *vm)
 		struct timespec deadline;
 		bool stuck;
 
+		bool asleep = vm->suspended;
+
 		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += VM_HALT_CHECK_SECONDS;
+		if (asleep) {
+			/* In S3 the guest is not dead; its RTC alarm is looked at 10 times a second. */
+			deadline.tv_nsec += VM_SLEEP_POLL_NS;
+			if (deadline.tv_nsec >= 1000000000L) {
+				deadline.tv_sec++;
+				deadline.tv_nsec -= 1000000000L;
+			}
+		} else {
+			deadline.tv_sec += VM_HALT_CHECK_SECONDS;
+		}
 		if (pthread_cond_timedwait(&vm->state_cond, &vm->state_lock, &deadline) != ETIMEDOUT)
 			continue;
 		pthread_mutex_unlock(&vm->state_lock);
+		if (asleep) {
+			vm_sleep_poll(vm);
+			stuck_checks = 0;
+			pthread_mutex_lock(&vm->state_lock);
+			continue;
+		}
 		vm_pause(vm);
 		stuck = vm_all_vcpus_stuck(vm);
 		vm_resume(vm);

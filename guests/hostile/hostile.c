@@ -46,7 +46,9 @@
 #define OUTS_LEN 16384		/* bytes of a rep outs, each an exit */
 
 /* Values written everywhere: neither has bus 0 with the enable bit in 0xcf8, a DMA address
- * fw_cfg finds in RAM, a reset command for the i8042, or _S5 with SLP_EN in PM1a_CNT. */
+ * fw_cfg finds in RAM, a reset command for the i8042, or _S5 with SLP_EN in PM1a_CNT.  The
+ * first does have _S3's type 1 with SLP_EN there, which would suspend the machine with no
+ * one to wake it: sets_slp_en() leaves those writes out. */
 static const uint64_t patterns[] = { 0xa5a5a5a5a5a5a5a5ULL, 0x5a5a5a5a5a5a5a5aULL };
 
 static unsigned failures;
@@ -612,6 +614,17 @@ static bool is_exit_port(uint32_t port)
 	return port >= GUEST_ABI_DEBUG_EXIT_PORT && port <= GUEST_ABI_DEBUG_EXIT_PORT + 3;
 }
 
+/* PM1a_CNT's high byte, holding SLP_EN (bit 5 there) and SLP_TYP. */
+#define PM1A_CNT_HIGH 0x605
+#define PM1A_CNT 0x604
+#define SLP_EN_HIGH 0x20
+
+static bool sets_slp_en(uint32_t port, unsigned size, uint32_t v)
+{
+	return port <= PM1A_CNT_HIGH && port + size > PM1A_CNT_HIGH &&
+	       ((v >> ((PM1A_CNT_HIGH - port) * 8)) & SLP_EN_HIGH);
+}
+
 static void port_sweep(void)
 {
 	static const unsigned sizes[] = { 1, 2, 4 };
@@ -628,8 +641,11 @@ static void port_sweep(void)
 	for (unsigned s = 0; s < 3; s++)
 		for (unsigned k = 0; k < 2; k++)
 			for (uint32_t p = 0; p <= 0xffff; p++)
-				if (!is_exit_port(p) && (k == 0 || port_mapped(p)))
+				if (!is_exit_port(p) && (k == 0 || port_mapped(p)) &&
+				    !sets_slp_en(p, sizes[s], (uint32_t)patterns[k]))
 					port_write((uint16_t)p, sizes[s], (uint32_t)patterns[k]);
+	/* A sleep type the DSDT does not offer (6) with SLP_EN: hopvm says so and runs on. */
+	outw(PM1A_CNT, 6 << 10 | SLP_EN_HIGH << 8);
 	uart_restore();
 	odd = 0;
 	for (uint32_t p = 0x1000; p < 0x2000; p++)

@@ -4,7 +4,9 @@
  * MADT's override says); there is no SMI command port, so the machine is always in ACPI mode.
  * The MADT lists the CPUs (APIC IDs 0..n-1), the IOAPIC (ID n) and the LAPICs' NMI line.  The
  * DSDT holds the PCI host bridge (PNP0A03) with its bus, I/O and MMIO windows and a _PRT
- * routing each slot's INTA# to its IOAPIC pin (MPTABLE_PCI_PIN), and _S5 for power off. */
+ * routing each slot's INTA# to its IOAPIC pin (MPTABLE_PCI_PIN), _S3 for suspend to RAM and
+ * _S5 for power off.  The FACS, at acpi_facs_addr(), holds the waking vector a guest that
+ * suspends leaves for its resume (vm_sleep.h). */
 #ifndef HOPVM_ACPI_H
 #define HOPVM_ACPI_H
 
@@ -22,6 +24,11 @@ struct acpi_machine {
 	uint32_t pci_slots;	/* slots whose INTA# the _PRT routes */
 	uint64_t pci_mmio_base, pci_mmio_size;
 };
+
+/* Where the FACS is, and its fields a waking machine reads (ACPI 6.5, table 5.14). */
+uint64_t acpi_facs_addr(void);
+#define ACPI_FACS_WAKING_VECTOR 12	/* 32 bits: real mode, CS = vector >> 4 */
+#define ACPI_FACS_X_WAKING_VECTOR 24	/* 64 bits */
 
 int acpi_write_tables(struct guest_mem *mem, const struct acpi_machine *m)
 	__attribute__((warn_unused_result));

@@ -70,6 +70,7 @@ enum control_cmd {
 	CONTROL_MIGRATE,
 	CONTROL_MIGRATE_STATUS,
 	CONTROL_MIGRATE_CANCEL,
+	CONTROL_WAKEUP,
 };
 
 /* A request line taken apart, every argument checked, before anything is done to the VM.

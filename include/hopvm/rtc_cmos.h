@@ -9,9 +9,11 @@
  * which a test can fix) plus an offset that the guest moves by setting the time, with SET in
  * register B held while it writes or by writing a single field.  The day of the week follows
  * the date.  No interrupt is ever generated: periodic, alarm and update-ended interrupts are
- * not modelled and register C always reads 0.  UIP in register A is never set, as no read
- * sees a half-done update; a second may still tick between two reads, which Linux catches by
- * reading the seconds again.  Register D reports valid RAM and time.
+ * not modelled.  The alarm is looked at only while the machine sleeps in ACPI S3, where it is
+ * a wake event: rtc_cmos_alarm_fired() then sets AF and IRQF in register C, which a read
+ * clears; otherwise register C reads 0.  UIP in register A is set for the last 244 us of
+ * each second, as on the chip (and in QEMU): the KVM project's s3 test waits for it to rise
+ * and fall before it sets its alarm.  Register D reports valid RAM and time.
  *
  * The reset op is the chip's RESET pin, which a PC drives at reboot: it clears the interrupt
  * enables of register B, while the time and the RAM, battery-backed, survive it.  A mutex
@@ -38,14 +40,24 @@ struct rtc_cmos {
 					 * hold values while SET stops the clock */
 	int64_t offset;		/* guest time minus host time, in seconds */
 
+	int64_t alarm_checked;	/* the guest's last second the alarm was compared with */
+
 	time_t (*now)(void *ctx);
+	long (*now_subsec_ns)(void *ctx);	/* where in the second now() is, for UIP */
 	void *ctx;
 };
 
-/* now may be NULL for the host's time().  The clock starts in its power-on state: host time,
+/* now may be NULL for the host's clock (CLOCK_REALTIME, with its nanoseconds for UIP; with a
+ * now of its own, a test sets now_subsec_ns for UIP).  The clock starts in its power-on state: host time,
  * BCD, 24-hour, RAM zeroed. */
 void rtc_cmos_init(struct rtc_cmos *rtc, time_t (*now)(void *ctx), void *ctx);
 void rtc_cmos_destroy(struct rtc_cmos *rtc);
+
+/* The alarm is compared from the current second on, each second that passes once, by
+ * rtc_cmos_alarm_fired(): true if AIE is set and one matched (seconds, minutes and hours, a
+ * value of 0xc0 or above matching any). */
+void rtc_cmos_alarm_start(struct rtc_cmos *rtc);
+bool rtc_cmos_alarm_fired(struct rtc_cmos *rtc);
 
 int rtc_cmos_read(void *dev, uint64_t offset, uint8_t *data, unsigned size);
 int rtc_cmos_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size);

@@ -27,6 +27,7 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	enum vcpu_parked_state parked_state;
+	unsigned wake_generation;	/* the VM's wakes from S3 this vCPU has been reset for */
 };
 
 enum vcpu_action {

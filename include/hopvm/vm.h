@@ -153,6 +153,11 @@ struct vm {
 	unsigned nr_running;	/* vCPU threads that have not ended */
 	unsigned nr_paused;	/* vCPU threads waiting in vcpu_wait_while_paused() */
 	unsigned throttle_pct;	/* auto-converge: the share of time a kicked vCPU sleeps */
+	/* ACPI S3 (vm_sleep.h): while suspended the vCPUs park as in a pause. */
+	bool suspended;
+	unsigned wake_generation;	/* wakes so far: a vCPU that has seen fewer resets */
+	uint16_t wake_event;		/* the last wake's PM1_STS bit */
+	unsigned aps_resetting;		/* APs not yet reset since that wake */
 
 	/* --verbose logs each unmapped port (per direction) and MMIO page once. */
 	uint64_t unmapped_ports_logged[2 * 65536 / 64];

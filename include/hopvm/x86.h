@@ -51,6 +51,17 @@ void x86_protected_mode_sregs(struct kvm_sregs *sregs, uint64_t gdt_addr);
 /* Real mode from the reset state: only CS changes. */
 void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs);
 
+/* The state of a CPU after RESET or INIT (Intel SDM vol. 3, table 10-1), in real mode with
+ * CS = cs (base cs << 4): paging, protection, long mode and the FPU's enables off, the
+ * descriptor tables at 0 with 64 KiB limits, the local APIC enabled in xAPIC mode at its
+ * default base (with the BSP flag for the boot CPU). */
+void x86_reset_sregs(struct kvm_sregs *sregs, uint16_t cs, bool bsp);
+
+/* A local APIC as RESET leaves it (SDM vol. 3, 11.4.7.1): every LVT masked, the spurious
+ * vector register 0xff (software-disabled), flat destination format, no timer, no pending
+ * interrupt; its version register kept, its ID apic_id (xAPIC format). */
+void x86_lapic_reset(struct kvm_lapic_state *lapic, uint32_t apic_id);
+
 /* Programs LINT0 as ExtINT and LINT1 as NMI, the "virtual wire" mode firmware leaves the
  * local APIC in, so the PIC's interrupts reach the CPU. */
 void x86_lapic_virtual_wire(struct kvm_lapic_state *lapic);

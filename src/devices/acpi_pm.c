@@ -8,8 +8,9 @@
 
 enum { REG_STS, REG_EN, REG_CNT, NR_REGS };
 
-/* Of the events ACPI defines, the one this machine has: the power button. */
-#define STS_BITS ACPI_PM1_STS_PWRBTN
+/* Of the events ACPI defines, those this machine has: the power button, the RTC alarm (only
+ * as a wake event) and the wake status itself. */
+#define STS_BITS (ACPI_PM1_STS_PWRBTN | ACPI_PM1_STS_RTC | ACPI_PM1_STS_WAK)
 /* Every enable bit ACPI defines holds what the OS writes (it reads them back to check that
  * the event is there), though only the power button's ever fires: timer, global lock, power
  * and sleep buttons, RTC alarm. */
@@ -131,6 +132,7 @@ int acpi_pm_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size
 	pthread_mutex_lock(&pm->lock);
 	pm->sts &= (uint16_t)~(value[REG_STS] & mask[REG_STS]);	/* write 1 to clear */
 	pm->en = (uint16_t)((pm->en & ~mask[REG_EN]) | (value[REG_EN] & mask[REG_EN] & EN_BITS));
+	pm->en_written |= mask[REG_EN] != 0;
 	if (mask[REG_CNT] != 0) {
 		uint16_t m = mask[REG_CNT] & (CNT_STORED & ~ACPI_PM1_CNT_SCI_EN);
 
@@ -146,12 +148,31 @@ int acpi_pm_write(void *dev, uint64_t offset, const uint8_t *data, unsigned size
 	return 0;
 }
 
+void acpi_pm_wake(struct acpi_pm *pm, uint16_t event_sts)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->sts |= (uint16_t)(ACPI_PM1_STS_WAK | (event_sts & STS_BITS));
+	update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}
+
+bool acpi_pm_rtc_wake_enabled(struct acpi_pm *pm)
+{
+	bool enabled;
+
+	pthread_mutex_lock(&pm->lock);
+	enabled = !pm->en_written || (pm->en & ACPI_PM1_EN_RTC);
+	pthread_mutex_unlock(&pm->lock);
+	return enabled;
+}
+
 void acpi_pm_reset(void *dev)
 {
 	struct acpi_pm *pm = dev;
 
 	pthread_mutex_lock(&pm->lock);
 	pm->sts = pm->en = 0;
+	pm->en_written = false;
 	pm->cnt = ACPI_PM1_CNT_SCI_EN;
 	update_sci(pm);
 	pthread_mutex_unlock(&pm->lock);
@@ -196,6 +217,8 @@ int acpi_pm_load(void *dev, const uint8_t *buf, size_t len)
 	pm->sts = (uint16_t)sts;
 	pm->en = (uint16_t)en;
 	pm->cnt = (uint16_t)cnt;
+	/* Not in the stream: a guest that enabled events has written the register. */
+	pm->en_written = pm->en != 0;
 	/* Any count is one the timer reaches; it goes on from there. */
 	pm->timer_offset = 0;
 	pm->timer_offset = ticks - acpi_pm_timer_ticks(pm);

@@ -11,8 +11,11 @@
 
 enum {
 	REG_SECONDS = 0x00,
+	REG_SECONDS_ALARM = 0x01,
 	REG_MINUTES = 0x02,
+	REG_MINUTES_ALARM = 0x03,
 	REG_HOURS = 0x04,
+	REG_HOURS_ALARM = 0x05,
 	REG_WEEKDAY = 0x06,
 	REG_DAY = 0x07,
 	REG_MONTH = 0x08,
@@ -25,8 +28,15 @@ enum {
 };
 
 #define A_UIP 0x80
+#define A_DIVIDER 0x70
+#define A_DIVIDER_RUNNING 0x20	/* the 32.768 kHz time base, counting */
 #define A_POWER_ON 0x26		/* 32.768 kHz time base, 1024 Hz periodic rate */
+#define UIP_NS (1000000000L - 244140L)	/* UIP rises 244 us before the update */
 #define B_SET 0x80
+#define B_AIE 0x20
+#define C_IRQF 0x80
+#define C_AF 0x20
+#define ALARM_ANY 0xc0
 #define B_INTERRUPTS 0x78	/* periodic, alarm and update-ended enables, square wave */
 #define B_BINARY 0x04
 #define B_24_HOUR 0x02
@@ -84,12 +94,30 @@ static uint8_t encode(uint8_t b, const struct tm *tm, unsigned reg)
 	}
 }
 
-static void clock_now(const struct rtc_cmos *rtc, struct tm *tm)
+static int64_t guest_time(const struct rtc_cmos *rtc)
 {
-	time_t t = (time_t)((int64_t)rtc->now(rtc->ctx) + rtc->offset);
+	return (int64_t)rtc->now(rtc->ctx) + rtc->offset;
+}
+
+static void clock_at(int64_t when, struct tm *tm)
+{
+	time_t t = (time_t)when;
 
 	if (!gmtime_r(&t, tm))
 		memset(tm, 0, sizeof(*tm));	/* a host clock beyond any calendar */
+}
+
+static void clock_now(const struct rtc_cmos *rtc, struct tm *tm)
+{
+	clock_at(guest_time(rtc), tm);
+}
+
+/* Whether the clock is counting and about to update: the last 244 us of the second. */
+static bool update_in_progress(const struct rtc_cmos *rtc)
+{
+	if ((rtc->cmos[REG_A] & A_DIVIDER) != A_DIVIDER_RUNNING || (rtc->cmos[REG_B] & B_SET))
+		return false;
+	return rtc->now_subsec_ns != NULL && rtc->now_subsec_ns(rtc->ctx) >= UIP_NS;
 }
 
 /* Stops the clock: the time registers take the running time, for the guest to change. */
@@ -125,9 +153,15 @@ static uint8_t rtc_read_reg(struct rtc_cmos *rtc, unsigned reg)
 {
 	struct tm tm;
 
+	uint8_t value;
+
 	switch (reg) {
+	case REG_A:
+		return rtc->cmos[REG_A] | (update_in_progress(rtc) ? A_UIP : 0);
 	case REG_C:
-		return 0;
+		value = rtc->cmos[REG_C];	/* reading acknowledges the flags */
+		rtc->cmos[REG_C] = 0;
+		return value;
 	case REG_D:
 		return D_VALID;
 	default:
@@ -169,10 +203,79 @@ static void rtc_write_reg(struct rtc_cmos *rtc, unsigned reg, uint8_t value)
 	}
 }
 
+/* CLOCK_REALTIME, not time(): glibc's time() is the coarse clock, a tick behind the one
+ * whose nanoseconds place UIP. */
 static time_t host_now(void *ctx)
 {
+	struct timespec ts;
+
 	(void)ctx;
-	return time(NULL);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec;
+}
+
+static long host_subsec_ns(void *ctx)
+{
+	struct timespec ts;
+
+	(void)ctx;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_nsec;
+}
+
+/* Whether the alarm registers match the guest's time at second when. */
+static bool alarm_matches(const struct rtc_cmos *rtc, int64_t when)
+{
+	static const uint8_t pairs[][2] = {
+		{ REG_SECONDS_ALARM, REG_SECONDS },
+		{ REG_MINUTES_ALARM, REG_MINUTES },
+		{ REG_HOURS_ALARM, REG_HOURS },
+	};
+	struct tm tm;
+
+	clock_at(when, &tm);
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		uint8_t alarm = rtc->cmos[pairs[i][0]];
+
+		if ((alarm & ALARM_ANY) != ALARM_ANY &&
+		    alarm != encode(rtc->cmos[REG_B], &tm, pairs[i][1]))
+			return false;
+	}
+	return true;
+}
+
+void rtc_cmos_alarm_start(struct rtc_cmos *rtc)
+{
+	pthread_mutex_lock(&rtc->lock);
+	rtc->alarm_checked = guest_time(rtc);
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+/* A day holds every combination of the three alarm registers. */
+#define ALARM_MAX_SECONDS (24 * 3600)
+
+bool rtc_cmos_alarm_fired(struct rtc_cmos *rtc)
+{
+	bool fired = false;
+	int64_t now, t;
+
+	pthread_mutex_lock(&rtc->lock);
+	now = guest_time(rtc);
+	t = rtc->alarm_checked;
+	if (now - t > ALARM_MAX_SECONDS)
+		t = now - ALARM_MAX_SECONDS;
+	/* A held clock (SET) does not count, so its seconds never come. */
+	while (!(rtc->cmos[REG_B] & B_SET) && !fired && t < now)
+		fired = alarm_matches(rtc, ++t);
+	rtc->alarm_checked = now > rtc->alarm_checked ? now : rtc->alarm_checked;
+	if (fired) {
+		rtc->cmos[REG_C] |= C_AF;
+		fired = rtc->cmos[REG_B] & B_AIE;
+		if (fired)
+			rtc->cmos[REG_C] |= C_IRQF;
+	}
+	pthread_mutex_unlock(&rtc->lock);
+	return fired;
 }
 
 void rtc_cmos_init(struct rtc_cmos *rtc, time_t (*now)(void *ctx), void *ctx)
@@ -183,6 +286,7 @@ void rtc_cmos_init(struct rtc_cmos *rtc, time_t (*now)(void *ctx), void *ctx)
 	tzset();
 	pthread_mutex_init(&rtc->lock, NULL);
 	rtc->now = now ? now : host_now;
+	rtc->now_subsec_ns = now ? NULL : host_subsec_ns;
 	rtc->ctx = ctx;
 	rtc->cmos[REG_A] = A_POWER_ON;
 	rtc->cmos[REG_B] = B_POWER_ON;
@@ -199,6 +303,7 @@ void rtc_cmos_reset(void *dev)
 
 	pthread_mutex_lock(&rtc->lock);
 	rtc->cmos[REG_B] &= (uint8_t)~B_INTERRUPTS;
+	rtc->cmos[REG_C] = 0;
 	rtc->index = 0;
 	rtc->nmi_masked = false;
 	pthread_mutex_unlock(&rtc->lock);

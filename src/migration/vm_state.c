@@ -13,6 +13,7 @@
 #include "hopvm/kvm.h"
 #include "hopvm/kvmclock.h"
 #include "hopvm/vcpu.h"
+#include "hopvm/vm_sleep.h"
 #include "hopvm/vm_state.h"
 
 /* The MSRs a guest's state lives in, in restore order; those KVM does not list are skipped. */
@@ -374,10 +375,13 @@ static int write_devices(struct vm *vm, struct mig_writer *w)
 
 int vm_state_write_cpus_and_devices(struct vm *vm, struct mig_writer *w)
 {
-	struct kvm_msrs *msrs;
+	struct kvm_msrs *msrs = NULL;
 	uint64_t guest_ns = 0;
-	int ret = msr_list(vm, &msrs);
+	int ret = vm_check_awake(vm);
 
+	/* A guest that went to sleep during a live migration's rounds ends it here. */
+	if (ret == 0)
+		ret = msr_list(vm, &msrs);
 	if (ret < 0)
 		return ret;
 	for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++) {
@@ -403,8 +407,10 @@ int vm_state_write_cpus_and_devices(struct vm *vm, struct mig_writer *w)
 int vm_state_write(struct vm *vm, struct mig_writer *w)
 {
 	struct mig_machine machine;
-	int ret;
+	int ret = vm_check_awake(vm);
 
+	if (ret < 0)
+		return ret;
 	vm_state_describe(vm, &machine);
 	ret = mig_write_header(w, &machine);
 	if (ret == 0)

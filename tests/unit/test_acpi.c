@@ -57,6 +57,10 @@ static void test_tables_describe_the_machine(void **state)
 	unsigned lapics = 0, ioapics = 0, overrides = 0, nmis = 0;
 	static const uint8_t s5[] = { 0x08, '_', 'S', '5', '_', 0x12, 0x08, 0x04,
 				      0x0a, 0x05, 0x0a, 0x05, 0x00, 0x00 };
+	/* _S3 as QEMU gives it: SLP_TYP 1 (OneOp) for PM1a and PM1b. */
+	static const uint8_t s3[] = { 0x08, '_', 'S', '3', '_', 0x12, 0x06, 0x04,
+				      0x01, 0x01, 0x00, 0x00 };
+	const uint8_t *facs;
 	static const uint8_t route3[] = { 0x12, 0x0b, 0x04, 0x0c, 0xff, 0xff, 0x03, 0x00,
 					  0x00, 0x00, 0x0a, 18 };
 
@@ -104,8 +108,18 @@ static void test_tables_describe_the_machine(void **state)
 	assert_int_equal(le32_get(fadt + 112) & 0x100, 0);
 	assert_int_equal(le32_get(fadt + 112) & 0x10, 0);	/* a fixed power button */
 	assert_int_equal(le32_get(fadt + 36) % 64, 0);
-	assert_memory_equal(ram + le32_get(fadt + 36), "FACS", 4);
-	assert_int_equal(le32_get(ram + le32_get(fadt + 36) + 4), 64);
+	/* The FACS, where a waking machine finds its vector: empty until the OS sets it, no
+	 * 64-bit wake, no S4BIOS, version 2. */
+	assert_int_equal(le32_get(fadt + 36), acpi_facs_addr());
+	assert_int_equal(le64_get(fadt + 132), 0);	/* X_FIRMWARE_CTRL unused */
+	facs = ram + acpi_facs_addr();
+	assert_memory_equal(facs, "FACS", 4);
+	assert_int_equal(le32_get(facs + 4), 64);
+	assert_int_equal(le32_get(facs + ACPI_FACS_WAKING_VECTOR), 0);
+	assert_int_equal(le64_get(facs + ACPI_FACS_X_WAKING_VECTOR), 0);
+	assert_int_equal(le32_get(facs + 20), 0);	/* flags */
+	assert_int_equal(facs[32], 2);
+	assert_int_equal(le32_get(facs + 36), 0);	/* OSPM flags */
 	dsdt = table(le32_get(fadt + 40), "DSDT");
 
 	/* MADT: three enabled LAPICs 0-2, the IOAPIC (ID 3) at GSI 0, SCI level-triggered. */
@@ -145,10 +159,12 @@ static void test_tables_describe_the_machine(void **state)
 	assert_int_equal(overrides, 1);
 	assert_int_equal(nmis, 1);
 
-	/* DSDT: _S5 with SLP_TYP 5, the host bridge, and slot 3's INTA# on GSI 18 (16 + 3 - 1);
+	/* DSDT: _S3 with SLP_TYP 1, _S5 with SLP_TYP 5, no _S4, the host bridge, and slot 3's INTA# on GSI 18 (16 + 3 - 1);
 	 * two routes for the two slots. */
 	assert_int_equal(dsdt[8], 2);
 	assert_non_null(find_bytes(dsdt, le32_get(dsdt + 4), s5, sizeof(s5)));
+	assert_non_null(find_bytes(dsdt, le32_get(dsdt + 4), s3, sizeof(s3)));
+	assert_null(find_bytes(dsdt, le32_get(dsdt + 4), "_S4_", 4));
 	assert_non_null(find_bytes(dsdt, le32_get(dsdt + 4), "\x0c\x41\xd0\x0a\x03", 5));
 	assert_non_null(find_bytes(dsdt, le32_get(dsdt + 4), route3, sizeof(route3)));
 	assert_non_null(find_bytes(dsdt, le32_get(dsdt + 4), "_PRT\x12\x1a\x02", 7));
@@ -339,6 +355,55 @@ static void test_pm_power_button_and_sleep(void **state)
 	acpi_pm_destroy(&pm);
 }
 
+/* S3 as Linux and the KVM project's s3 test ask for it, and the wake that ends it. */
+static void test_pm_suspend_and_wake(void **state)
+{
+	struct acpi_pm pm;
+	uint8_t b[1];
+
+	(void)state;
+	sci = sleeps = 0;
+	acpi_pm_init(&pm, fake_sci, fake_sleep, NULL);
+	/* The s3 test's one write: 0x2400, type 1 with SLP_EN. */
+	pm_w16(&pm, 4, 0x2400);
+	assert_int_equal(sleeps, 1);
+	assert_int_equal(last_slp_typ, ACPI_PM_SLP_TYP_S3);
+	/* ACPICA's two writes: the type, then the type with SLP_EN in the high byte alone. */
+	pm_w16(&pm, 4, ACPI_PM_SLP_TYP_S3 << ACPI_PM1_CNT_SLP_TYP_SHIFT | ACPI_PM1_CNT_SCI_EN);
+	assert_int_equal(sleeps, 1);
+	b[0] = (uint8_t)((ACPI_PM_SLP_TYP_S3 << ACPI_PM1_CNT_SLP_TYP_SHIFT | ACPI_PM1_CNT_SLP_EN) >> 8);
+	assert_int_equal(acpi_pm_write(&pm, 5, b, 1), 0);
+	assert_int_equal(sleeps, 2);
+	assert_int_equal(last_slp_typ, ACPI_PM_SLP_TYP_S3);
+
+	/* Until the guest writes PM1_EN, the RTC alarm may wake it (QEMU's rule); then only
+	 * with RTC_EN; a reset (a reboot) starts over. */
+	assert_true(acpi_pm_rtc_wake_enabled(&pm));
+	pm_w16(&pm, 2, 0);
+	assert_false(acpi_pm_rtc_wake_enabled(&pm));
+	pm_w16(&pm, 2, ACPI_PM1_EN_RTC);
+	assert_true(acpi_pm_rtc_wake_enabled(&pm));
+	assert_int_equal(pm_r16(&pm, 2), ACPI_PM1_EN_RTC);
+	acpi_pm_reset(&pm);
+	assert_true(acpi_pm_rtc_wake_enabled(&pm));
+
+	/* A wake sets WAK_STS, which raises no SCI (it has no enable bit), and the event's
+	 * status, which does when enabled; both clear by writing 1. */
+	acpi_pm_wake(&pm, ACPI_PM1_STS_PWRBTN);
+	assert_int_equal(pm_r16(&pm, 0), ACPI_PM1_STS_WAK | ACPI_PM1_STS_PWRBTN);
+	assert_int_equal(sci, 0);
+	pm_w16(&pm, 0, ACPI_PM1_STS_WAK | ACPI_PM1_STS_PWRBTN);
+	assert_int_equal(pm_r16(&pm, 0), 0);
+	pm_w16(&pm, 2, ACPI_PM1_EN_RTC);
+	acpi_pm_wake(&pm, ACPI_PM1_STS_RTC);
+	assert_int_equal(pm_r16(&pm, 0), ACPI_PM1_STS_WAK | ACPI_PM1_STS_RTC);
+	assert_int_equal(sci, 1);
+	pm_w16(&pm, 0, ACPI_PM1_STS_RTC);
+	assert_int_equal(pm_r16(&pm, 0), ACPI_PM1_STS_WAK);
+	assert_int_equal(sci, 0);
+	acpi_pm_destroy(&pm);
+}
+
 static uint64_t fake_ns;
 
 static uint64_t fake_clock(void)
@@ -404,6 +469,7 @@ int main(void)
 		cmocka_unit_test(test_tables_refuse_bad_machines),
 		cmocka_unit_test(test_aml_encodings),
 		cmocka_unit_test(test_pm_power_button_and_sleep),
+		cmocka_unit_test(test_pm_suspend_and_wake),
 		cmocka_unit_test(test_pm_timer),
 	};
 

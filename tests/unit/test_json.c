@@ -193,6 +193,28 @@ static void test_control_answers(void **state)
 	control_handle(&ctl, "{\"cmd\": \"shutdown\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"ok\": true, \"state\": \"running\", \"power_button\": "
 			    "\"pressed\"}");
+	/* ACPI S3: wakeup wakes only a sleeping guest, which status shows and which cannot be
+	 * saved. */
+	control_handle(&ctl, "{\"cmd\": \"wakeup\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"the guest is not suspended (ACPI S3)\"}");
+	vm.suspended = true;
+	control_handle(&ctl, "{\"cmd\": \"status\"}", reply, sizeof(reply));
+	assert_non_null(strstr(reply, "{\"ok\": true, \"state\": \"suspended\", "));
+	control_handle(&ctl, "{\"cmd\": \"migrate\", \"target\": \"file:/tmp/x.snap\"}", reply,
+		       sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"the guest is suspended to RAM (ACPI S3), and "
+			    "hopvm cannot save a sleeping guest: wake it first (hopvm ctl SOCKET "
+			    "wakeup)\"}");
+	control_handle(&ctl, "{\"cmd\": \"wakeup\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"ok\": true, \"state\": \"running\"}");
+	assert_false(vm.suspended);
+	assert_int_equal(vm.wake_generation, 1);
+	assert_int_equal(vm.wake_event, ACPI_PM1_STS_PWRBTN);
+	vm.cfg.acpi = false;
+	control_handle(&ctl, "{\"cmd\": \"wakeup\"}", reply, sizeof(reply));
+	assert_string_equal(reply, "{\"error\": \"this VM has no ACPI (--no-acpi): its guest "
+			    "cannot sleep\"}");
+	vm.cfg.acpi = true;
 	acpi_pm_destroy(&vm.acpi_pm);
 	/* A share's open files live in this hopvm: refused before anything starts. */
 	vm.nr_shares = 1;
@@ -206,7 +228,7 @@ static void test_control_answers(void **state)
 	vm.nr_shares = 0;
 	control_handle(&ctl, "{\"cmd\": \"fly\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"unknown command 'fly' (status, pause, resume, "
-			    "shutdown, quit, migrate, migrate-status, migrate-cancel)\"}");
+			    "shutdown, quit, migrate, migrate-status, migrate-cancel, wakeup)\"}");
 	control_handle(&ctl, "{\"cmd\": \"migrate\"}", reply, sizeof(reply));
 	assert_string_equal(reply, "{\"error\": \"migrate needs a \\\"target\\\": "
 			    "tcp:HOST:PORT, exec:COMMAND, fd:N or file:PATH\"}");

@@ -180,6 +180,78 @@ static void test_refused_and_reset(void **state)
 	assert_int_equal(rd(r, MIN), 10);
 }
 
+static long fake_subsec;
+
+static long fake_subsec_ns(void *ctx)
+{
+	(void)ctx;
+	return fake_subsec;
+}
+
+/* UIP: up in the last 244 us of a second of a running clock, as the s3 test waits for. */
+static void test_update_in_progress(void **state)
+{
+	struct rtc_cmos *r = state[0];
+
+	r->now_subsec_ns = fake_subsec_ns;
+	fake_subsec = 999755000;
+	assert_int_equal(rd(r, REG_A), 0x26);
+	fake_subsec = 999800000;
+	assert_int_equal(rd(r, REG_A), 0xa6);
+	wr(r, REG_A, 0xa6);	/* UIP is read-only */
+	fake_subsec = 0;
+	assert_int_equal(rd(r, REG_A), 0x26);
+	fake_subsec = 999800000;
+	wr(r, REG_B, 0x82);	/* a held clock does not update */
+	assert_int_equal(rd(r, REG_A), 0x26);
+	wr(r, REG_B, 0x02);
+	wr(r, REG_A, 0x76);	/* nor one whose divider is in reset */
+	assert_int_equal(rd(r, REG_A), 0x76);
+}
+
+/* The alarm as a wake event: the s3 test's "every second", and Linux's exact time. */
+static void test_alarm(void **state)
+{
+	struct rtc_cmos *r = state[0];
+	time_t *now = clock_of(r);
+
+	/* Don't-care everywhere, no AIE: AF only, and no wake. */
+	wr(r, 0x01, 0xc0);
+	wr(r, 0x03, 0xc0);
+	wr(r, 0x05, 0xc0);
+	rtc_cmos_alarm_start(r);
+	assert_false(rtc_cmos_alarm_fired(r));	/* no second has passed */
+	++*now;
+	assert_false(rtc_cmos_alarm_fired(r));
+	assert_int_equal(rd(r, REG_C), 0x20);
+	assert_int_equal(rd(r, REG_C), 0x00);	/* the read cleared it */
+	/* With AIE: fires at the next second, once for that second. */
+	wr(r, REG_B, 0x22);
+	assert_false(rtc_cmos_alarm_fired(r));
+	++*now;
+	assert_true(rtc_cmos_alarm_fired(r));
+	assert_false(rtc_cmos_alarm_fired(r));
+	assert_int_equal(rd(r, REG_C), 0xa0);
+	/* 13:45:30 exactly (BCD), found even when the look comes late. */
+	wr(r, 0x01, 0x30);
+	wr(r, 0x03, 0x45);
+	wr(r, 0x05, 0x13);
+	rtc_cmos_alarm_start(r);
+	*now += 20;	/* 13:45:29 */
+	assert_false(rtc_cmos_alarm_fired(r));
+	*now += 5;
+	assert_true(rtc_cmos_alarm_fired(r));
+	*now += 3600;
+	assert_false(rtc_cmos_alarm_fired(r));
+	/* A day later the same time comes again; a reset clears AIE and the flags. */
+	*now += 24 * 3600;
+	assert_true(rtc_cmos_alarm_fired(r));
+	rtc_cmos_reset(r);
+	assert_int_equal(rd(r, REG_C), 0x00);
+	*now += 24 * 3600;
+	assert_false(rtc_cmos_alarm_fired(r));
+}
+
 static void test_host_clock_by_default(void **state)
 {
 	struct rtc_cmos rtc;
@@ -202,6 +274,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_one_field_while_running, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmos_ram_and_index, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_and_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_in_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_alarm, setup, teardown),
 		cmocka_unit_test(test_host_clock_by_default),
 	};
 	return cmocka_run_group_tests_name("rtc_cmos", tests, NULL, NULL);

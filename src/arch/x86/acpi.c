@@ -140,6 +140,19 @@ static size_t pci_host_bridge_crs(const struct acpi_machine *m, uint8_t *p)
 	return n;
 }
 
+static void sleep_package(struct aml *a, const char *name, unsigned slp_typ)
+{
+	size_t pkg;
+
+	aml_name(a, name);
+	pkg = aml_package_begin(a, 4);
+	aml_integer(a, slp_typ);
+	aml_integer(a, slp_typ);
+	aml_integer(a, 0);
+	aml_integer(a, 0);
+	aml_end(a, pkg);
+}
+
 int acpi_build_dsdt_aml(const struct acpi_machine *m, uint8_t *buf, size_t len)
 {
 	uint8_t crs[128];
@@ -175,14 +188,10 @@ int acpi_build_dsdt_aml(const struct acpi_machine *m, uint8_t *buf, size_t len)
 	aml_end(&a, prt);
 	aml_end(&a, dev);
 	aml_end(&a, sb);
-	/* Power off: the SLP_TYP values for PM1a and PM1b, and two reserved. */
-	aml_name(&a, "_S5_");
-	entry = aml_package_begin(&a, 4);
-	aml_integer(&a, ACPI_PM_SLP_TYP_S5);
-	aml_integer(&a, ACPI_PM_SLP_TYP_S5);
-	aml_integer(&a, 0);
-	aml_integer(&a, 0);
-	aml_end(&a, entry);
+	/* Suspend to RAM and power off: the SLP_TYP values for PM1a and PM1b, and two reserved.
+	 * No _S4: hopvm has no firmware to save the guest to disk. */
+	sleep_package(&a, "_S3_", ACPI_PM_SLP_TYP_S3);
+	sleep_package(&a, "_S5_", ACPI_PM_SLP_TYP_S5);
 	if (a.overflow)
 		return err_set(-E2BIG, "the DSDT does not fit in %zu bytes", len);
 	return (int)a.len;
@@ -257,6 +266,17 @@ static size_t align(size_t n, size_t a)
 	return (n + a - 1) / a * a;
 }
 
+/* The fixed-size tables first, so their offsets in the area are constants. */
+#define RSDT_OFFSET align(RSDP_LEN, 16)
+#define XSDT_OFFSET align(RSDT_OFFSET + HEADER_LEN + 2 * 4, 16)
+#define FADT_OFFSET align(XSDT_OFFSET + HEADER_LEN + 2 * 8, 16)
+#define FACS_OFFSET align(FADT_OFFSET + FADT_LEN, 64)
+
+uint64_t acpi_facs_addr(void)
+{
+	return BIOS_AREA_ACPI + FACS_OFFSET;
+}
+
 int acpi_write_tables(struct guest_mem *mem, const struct acpi_machine *m)
 {
 	size_t rsdt, xsdt, fadt, facs, madt, dsdt, end;
@@ -269,10 +289,10 @@ int acpi_write_tables(struct guest_mem *mem, const struct acpi_machine *m)
 	area = calloc(1, AREA_SIZE);
 	if (area == NULL)
 		return err_set(-ENOMEM, "no memory for the ACPI tables");
-	rsdt = align(RSDP_LEN, 16);
-	xsdt = align(rsdt + HEADER_LEN + 2 * 4, 16);
-	fadt = align(xsdt + HEADER_LEN + 2 * 8, 16);
-	facs = align(fadt + FADT_LEN, 64);
+	rsdt = RSDT_OFFSET;
+	xsdt = XSDT_OFFSET;
+	fadt = FADT_OFFSET;
+	facs = FACS_OFFSET;
 	madt = align(facs + FACS_LEN, 16);
 	dsdt = align(madt + build_madt(area + madt, m), 16);
 	ret = acpi_build_dsdt_aml(m, area + dsdt + HEADER_LEN, DSDT_MAX - HEADER_LEN);

@@ -121,6 +121,61 @@ void x86_real_mode_sregs(struct kvm_sregs *sregs, uint16_t cs)
 	sregs->cs.limit = 0xffff;
 }
 
+#define CR0_CD (1ULL << 30)
+#define CR0_NW (1ULL << 29)
+#define APIC_DEFAULT_BASE 0xfee00000ULL
+#define APIC_BASE_ENABLE (1ULL << 11)
+#define APIC_BASE_BSP (1ULL << 8)
+
+static struct kvm_segment real_segment(uint16_t selector, uint8_t type)
+{
+	return (struct kvm_segment){
+		.base = (uint64_t)selector << 4, .limit = 0xffff, .selector = selector,
+		.type = type, .present = 1, .s = 1,
+	};
+}
+
+void x86_reset_sregs(struct kvm_sregs *sregs, uint16_t cs, bool bsp)
+{
+	memset(sregs, 0, sizeof(*sregs));
+	sregs->cs = real_segment(cs, 11);	/* execute/read, accessed */
+	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = real_segment(0, 3);
+	sregs->ldt = (struct kvm_segment){ .limit = 0xffff, .type = 2, .present = 1 };
+	sregs->tr = (struct kvm_segment){ .limit = 0xffff, .type = 11, .present = 1 };
+	sregs->gdt.limit = 0xffff;
+	sregs->idt.limit = 0xffff;
+	sregs->cr0 = CR0_CD | CR0_NW | CR0_ET;
+	sregs->apic_base = APIC_DEFAULT_BASE | APIC_BASE_ENABLE | (bsp ? APIC_BASE_BSP : 0);
+}
+
+#define APIC_ID 0x20
+#define APIC_VERSION 0x30
+#define APIC_DFR 0xe0
+#define APIC_SVR 0xf0
+#define APIC_LVT_CMCI 0x2f0
+#define APIC_LVT_FIRST 0x320	/* timer, thermal, performance, LINT0, LINT1, error */
+#define APIC_LVT_LAST 0x370
+
+static void lapic_put(struct kvm_lapic_state *lapic, unsigned reg, uint32_t v)
+{
+	memcpy(lapic->regs + reg, &v, sizeof(v));
+}
+
+void x86_lapic_reset(struct kvm_lapic_state *lapic, uint32_t apic_id)
+{
+	uint32_t version;
+
+	memcpy(&version, lapic->regs + APIC_VERSION, sizeof(version));
+	memset(lapic->regs, 0, sizeof(lapic->regs));
+	lapic_put(lapic, APIC_ID, apic_id << 24);
+	lapic_put(lapic, APIC_VERSION, version);
+	lapic_put(lapic, APIC_DFR, 0xffffffffu);
+	lapic_put(lapic, APIC_SVR, 0xff);
+	lapic_put(lapic, APIC_LVT_CMCI, 1u << 16);
+	for (unsigned reg = APIC_LVT_FIRST; reg <= APIC_LVT_LAST; reg += 0x10)
+		lapic_put(lapic, reg, 1u << 16);
+}
+
 const struct x86_msr x86_boot_msrs[X86_BOOT_MSRS] = {
 	{ 0x1a0, 1, "IA32_MISC_ENABLE" },	/* fast string operations */
 	{ 0x174, 0, "IA32_SYSENTER_CS" },
