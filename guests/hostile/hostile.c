@@ -6,15 +6,18 @@
  * size, read and written.  After each attack it checks what it can: that nothing answers
  * where nothing is (all-ones), that a broken device says DEVICE_NEEDS_RESET and works again
  * after a reset.  Interrupts stay off throughout: what it does to the in-kernel PIC, PIT and
- * RTC can raise nothing.  Prints "hostile: PASS" and exits 0, or lists what failed. */
+ * RTC can raise nothing.  With more than one CPU in the MP table it runs instead the virtio
+ * attacks on all of them at once (smp.c).  Prints "hostile: PASS" and exits 0, or lists what
+ * failed. */
 #include <stdbool.h>
 
 #include "guest.h"
+#include "hostile.h"
 #include "virtio.h"
 #include "x86.h"
 
-#define RNG_ID 0x10441af4
-#define BLK_ID 0x10421af4
+#define RNG_ID HOSTILE_RNG_ID
+#define BLK_ID HOSTILE_BLK_ID
 #define PCI_TESTDEV_ID 0x00051b36
 
 #define FW_CFG_SELECTOR 0x510
@@ -678,18 +681,9 @@ static uint64_t fw_cfg_ram_size(void)
 	return v;
 }
 
-int guest_main(void)
+/* Everything, one attack after another, on the boot CPU. */
+static void single_cpu_attacks(bool test_devices)
 {
-	bool test_devices = pci_find(PCI_TESTDEV_ID) >= 0;
-
-	ram_end = fw_cfg_ram_size();
-	if (ram_end < 64ULL << 20 || ram_end > HOLE_START) {
-		serial_printf("hostile: run with 64 MiB to 3 GiB of RAM, not 0x%llx bytes\n",
-			      (unsigned long long)ram_end);
-		return 2;
-	}
-	serial_printf("hostile: %llu MiB of RAM%s\n", (unsigned long long)(ram_end >> 20),
-		      test_devices ? ", test devices" : "");
 	fw_cfg_attacks();
 	rng_attacks_run();
 	blk_attacks_run();
@@ -704,6 +698,26 @@ int guest_main(void)
 	serial_printf("hostile: BARs written with garbage, virtio-rng back after a reset\n");
 	port_sweep();
 	after_sweep();
+}
+
+int guest_main(void)
+{
+	bool test_devices = pci_find(PCI_TESTDEV_ID) >= 0;
+	uint8_t apic_ids[16];
+	unsigned cpus = mptable_find_cpus(apic_ids, sizeof(apic_ids));
+
+	ram_end = fw_cfg_ram_size();
+	if (ram_end < 64ULL << 20 || ram_end > HOLE_START) {
+		serial_printf("hostile: run with 64 MiB to 3 GiB of RAM, not 0x%llx bytes\n",
+			      (unsigned long long)ram_end);
+		return 2;
+	}
+	serial_printf("hostile: %llu MiB of RAM%s\n", (unsigned long long)(ram_end >> 20),
+		      test_devices ? ", test devices" : "");
+	if (cpus > 1)
+		failures = hostile_smp(ram_end, apic_ids, cpus);
+	else
+		single_cpu_attacks(test_devices);
 	if (failures != 0) {
 		serial_printf("hostile: %u checks failed\n", failures);
 		return 1;

@@ -31,6 +31,9 @@ bool virtio_find(struct virtio_dev *d, uint32_t vendor_device)
 				d->notify_base = at;
 				d->notify_mult = pci_config_read(d->slot, cap + 16);
 				break;
+			case 3:
+				d->isr = at;
+				break;
 			case 4:
 				d->device_cfg = at;
 				break;

@@ -11,9 +11,11 @@
 #define VIRTIO_DF 0x04
 #define VIRTIO_GFSELECT 0x08
 #define VIRTIO_GF 0x0c
+#define VIRTIO_MSIX_CONFIG 0x10
 #define VIRTIO_STATUS 0x14
 #define VIRTIO_Q_SELECT 0x16
 #define VIRTIO_Q_SIZE 0x18
+#define VIRTIO_Q_MSIX 0x1a
 #define VIRTIO_Q_ENABLE 0x1c
 #define VIRTIO_Q_NOTIFY_OFF 0x1e
 #define VIRTIO_Q_DESC 0x20
@@ -60,7 +62,7 @@ struct vq {
 
 struct virtio_dev {
 	unsigned slot;
-	uintptr_t bar, common, device_cfg, notify_base;
+	uintptr_t bar, common, isr, device_cfg, notify_base;
 	uint32_t notify_mult;
 };
 
