@@ -98,7 +98,7 @@ HOPVM := $(BUILD)/hopvm
 # --- guests ------------------------------------------------------------------------------
 # ELF64 guests: guests/NAME/*.{c,S} with guests/lib, entered in long mode.
 GUESTS := hello exitcode triple smp spin echo timer cpuinfo tscdeadline cpumove unmapped halt burst reset \
-	fwcfg testdev testdevstate netarp hostile irqlines
+	fwcfg testdev testdevstate netarp hostile irqlines ioapiclines
 # guests/lib is an archive, so each guest links only the parts it uses.
 GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/cpu_flags.c guests/lib/exit.c guests/lib/string.c \
 	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S \
@@ -110,7 +110,7 @@ GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
 # Flat binaries: modes and realirq (raw, real mode at 0x8000) and Multiboot kernels (hello again, and the
 # guests that need the memory map).
-MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier testdev irqlines
+MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier testdev irqlines ioapiclines
 GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin $(BUILD)/guests/realirq.bin \
 	$(MULTIBOOT_GUESTS:%=$(BUILD)/guests/%-multiboot.bin) $(BUILD)/guests/qemutest.elf32 \
 	$(BUILD)/guests/qemutest-low.elf32
