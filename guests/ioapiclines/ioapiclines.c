@@ -42,6 +42,7 @@
 #define LAPIC_LDR 0xd0
 #define LAPIC_DFR 0xe0
 #define FW_CFG_PORT 0x510
+#define FW_CFG_SIGNATURE 0x00
 #define FW_CFG_NB_CPUS 0x05
 
 #define MAX_CPUS 16
@@ -62,15 +63,40 @@ static volatile uint64_t hit_rip[256];
 static volatile int tmr_in_handler;
 static volatile uint8_t order[8];
 static volatile unsigned nr_order, stray;	/* stray: over the whole run */
+static unsigned reads[4], nr_reads;	/* what each *_then_read() saw, for a FAIL's report */
 static struct spinlock note_lock;
 
 /* An AP's work, set by the boot CPU, run by the AP with IF=0. */
 static void (*volatile ap_work[256])(void);
 
+static uint32_t ioapic_read(unsigned reg);
+
+/* A failed check also says what the case saw. */
 static void check(bool ok, const char *what)
 {
 	serial_printf("ioapiclines: %s%s: %s\n", pass, what, ok ? "ok" : "FAIL");
 	failures += !ok;
+	if (ok)
+		return;
+	serial_puts("ioapiclines:   counts read right after the writes:");
+	for (unsigned i = 0; i < nr_reads && i < 4; i++)
+		serial_printf(" %u", reads[i]);
+	serial_puts("; interrupts in order:");
+	for (unsigned i = 0; i < nr_order && i < sizeof(order); i++)
+		serial_printf(" 0x%x", order[i]);
+	serial_printf(" (%u in all); line 14's entry now 0x%x\n", nr_order,
+		      ioapic_read(REDIR_LOW(LINE)));
+	for (unsigned v = 0; v < 256; v++)
+		if (hits[v] != 0)
+			serial_printf("ioapiclines:   vector 0x%x: %u, on CPUs 0x%x, last at 0x%lx\n",
+				      v, hits[v], on_cpu[v], (unsigned long)hit_rip[v]);
+}
+
+static void note_read(unsigned seen)
+{
+	if (nr_reads < 4)
+		reads[nr_reads] = seen;
+	nr_reads++;
 }
 
 static void set_line(unsigned line, uint8_t level)
@@ -93,6 +119,7 @@ static unsigned set_line_then_read(unsigned line, uint8_t level, volatile unsign
 	__asm__ volatile("outb %b1, %w2\n\tmovl %3, %0"
 			 : "=r"(seen) : "a"(level), "Nd"((uint16_t)(IRQ_PORT + line)), "m"(*count)
 			 : "memory");
+	note_read(seen);
 	return seen;
 }
 
@@ -117,6 +144,7 @@ static unsigned ioapic_write_then_read(unsigned reg, uint32_t value, volatile un
 	__asm__ volatile("movl %1, (%2)\n\tmovl %3, %0"
 			 : "=&r"(seen) : "r"(value), "r"(IOAPIC_BASE + 0x10), "m"(*count)
 			 : "memory");
+	note_read(seen);
 	return seen;
 }
 
@@ -223,7 +251,7 @@ static void clear_notes(void)
 {
 	for (unsigned i = 0; i < 256; i++)
 		hits[i] = on_cpu[i] = 0, hit_rip[i] = 0;
-	nr_order = 0;
+	nr_order = nr_reads = 0;
 	tmr_in_handler = -1;
 	interrupts_disable();
 }
@@ -536,19 +564,28 @@ static void destination_cases(void)
 	ioapic_write(REDIR_LOW(LINE), REDIR_MASKED);
 }
 
+/* fw_cfg's CPU count (QEMU and hopvm both have it; SeaBIOS's MP table may list only the
+ * boot CPU), APIC IDs 0..n-1 as both give them; else the MP table. */
 static void find_cpus(void)
 {
-	nr_cpus = mptable_find_cpus(apic_ids, MAX_CPUS);
-	if (nr_cpus == 0) {
-		/* No MP table (QEMU's SeaBIOS may write none): fw_cfg's count, APIC IDs 0..n-1. */
+	char sig[4];
+
+	outw(FW_CFG_PORT, FW_CFG_SIGNATURE);
+	for (unsigned i = 0; i < 4; i++)
+		sig[i] = (char)inb(FW_CFG_PORT + 1);
+	if (sig[0] == 'Q' && sig[1] == 'E' && sig[2] == 'M' && sig[3] == 'U') {
 		outw(FW_CFG_PORT, FW_CFG_NB_CPUS);
 		nr_cpus = inb(FW_CFG_PORT + 1);
 		nr_cpus |= (unsigned)inb(FW_CFG_PORT + 1) << 8;
-		if (nr_cpus == 0 || nr_cpus > MAX_CPUS)
-			nr_cpus = 1;
+		if (nr_cpus > MAX_CPUS)
+			nr_cpus = MAX_CPUS;
 		for (unsigned i = 0; i < nr_cpus; i++)
 			apic_ids[i] = (uint8_t)i;
+	} else {
+		nr_cpus = mptable_find_cpus(apic_ids, MAX_CPUS);
 	}
+	if (nr_cpus == 0)
+		nr_cpus = 1, apic_ids[0] = 0;
 }
 
 static void all_cases(void)
