@@ -97,7 +97,7 @@ HOPVM := $(BUILD)/hopvm
 # --- guests ------------------------------------------------------------------------------
 # ELF64 guests: guests/NAME/*.{c,S} with guests/lib, entered in long mode.
 GUESTS := hello exitcode triple smp spin echo timer cpuinfo tscdeadline cpumove unmapped halt burst reset \
-	fwcfg testdev testdevstate netarp hostile irqlines
+	fwcfg testdev testdevstate netarp hostile irqlines ioapiclines
 # guests/lib is an archive, so each guest links only the parts it uses.
 GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/cpu_flags.c guests/lib/exit.c guests/lib/string.c \
 	guests/lib/mptable.c guests/lib/smp.c guests/lib/ap_boot.S guests/lib/long_mode32.S \
@@ -107,10 +107,10 @@ GUEST_LIB_SRCS := guests/lib/serial.c guests/lib/cpu_flags.c guests/lib/exit.c g
 GUEST_LIB := $(BUILD)/obj/guests/libguest.a
 GUEST_START := $(BUILD)/obj/guests/lib/start64.o
 guest_objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(wildcard guests/$(1)/*.c guests/$(1)/*.S)))
-# Flat binaries: modes (raw, real mode at 0x8000) and Multiboot kernels (hello again, and the
-# guests that need the memory map).
-MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier testdev irqlines s3
-GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin \
+# Flat binaries: modes and realirq (raw, real mode at 0x8000) and Multiboot kernels (hello
+# again, and the guests that need the memory map).
+MULTIBOOT_GUESTS := hello memtest paging bench ptbench dirtier testdev irqlines ioapiclines s3
+GUEST_IMAGES := $(GUESTS:%=$(BUILD)/guests/%.elf) $(BUILD)/guests/modes.bin $(BUILD)/guests/realirq.bin \
 	$(MULTIBOOT_GUESTS:%=$(BUILD)/guests/%-multiboot.bin) $(BUILD)/guests/qemutest.elf32 \
 	$(BUILD)/guests/qemutest-low.elf32
 # hopvm exec's init (PID 1 in its initramfs): a static Linux program, never sanitized.
@@ -195,6 +195,10 @@ $(GUEST_LIB): $(patsubst %,$(BUILD)/obj/%.o,$(basename $(GUEST_LIB_SRCS)))
 $(foreach g,$(GUESTS),$(eval $(call guest_link,$(BUILD)/guests/$(g).elf,$(call guest_objs,$(g)),guests/lib/guest.ld)))
 $(foreach g,$(MULTIBOOT_GUESTS),$(eval $(call guest_link,$(BUILD)/guests/$(g)-multiboot.elf,$(call guest_objs,$(g)) $(BUILD)/obj/guests/lib/start_multiboot.o,guests/lib/multiboot.ld)))
 $(eval $(call guest_link,$(BUILD)/guests/modes.elf,$(call guest_objs,modes),guests/modes/modes.ld))
+# realirq is all real-mode assembly: no runtime, no guests/lib.
+$(BUILD)/guests/realirq.elf: $(BUILD)/obj/guests/realirq/realirq.o guests/realirq/realirq.ld
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(GUEST_CFLAGS) $(GUEST_LDFLAGS) -Wl,-T,guests/realirq/realirq.ld $< -o $@
 # The QEMU-style test kernel: ELF32 for Multiboot loaders, as kvm-unit-tests' images are.
 $(eval $(call guest_link,$(BUILD)/guests/qemutest.elf,$(call guest_objs,qemutest),guests/qemutest/qemutest.ld))
 $(eval $(call guest_link,$(BUILD)/guests/qemutest-low.elf,$(call guest_objs,qemutest),guests/qemutest/qemutest-low.ld))

@@ -439,6 +439,25 @@ static int vm_write_firmware_tables(struct vm *vm)
 	return ret;
 }
 
+/* The PICs as a BIOS leaves them (x86_pic_bios_state): KVM creates them uninitialised. */
+static int vm_set_firmware_pics(struct vm *vm)
+{
+	for (unsigned slave = 0; slave < 2; slave++) {
+		struct kvm_irqchip chip = {
+			.chip_id = slave ? KVM_IRQCHIP_PIC_SLAVE : KVM_IRQCHIP_PIC_MASTER,
+		};
+		int ret = kvm_get_irqchip(vm->vm_fd, &chip);
+
+		if (ret < 0)
+			return ret;
+		x86_pic_bios_state(&chip.chip.pic, slave);
+		ret = kvm_set_irqchip(vm->vm_fd, &chip);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 int vm_start(struct vm *vm, const struct boot_info *info)
 {
 	int ret;
@@ -450,6 +469,8 @@ int vm_start(struct vm *vm, const struct boot_info *info)
 	 * them: no firmware to play. */
 	if (info != NULL) {
 		ret = vm_write_firmware_tables(vm);
+		if (ret == 0)
+			ret = vm_set_firmware_pics(vm);
 		for (unsigned i = 0; ret == 0 && i < vm->nr_vcpus; i++)
 			ret = vcpu_set_firmware_state(&vm->vcpus[i]);
 		if (ret < 0)

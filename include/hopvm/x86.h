@@ -66,6 +66,17 @@ void x86_lapic_reset(struct kvm_lapic_state *lapic, uint32_t apic_id);
  * local APIC in, so the PIC's interrupts reach the CPU. */
 void x86_lapic_virtual_wire(struct kvm_lapic_state *lapic);
 
+/* The 8259 PICs as a PC BIOS leaves them (SeaBIOS's pic_reset, under QEMU): initialised,
+ * IRQs 0-7 at vectors 0x08-0x0f and IRQs 8-15 at 0x70-0x77, the real-mode IVT's slots that
+ * test kernels written for QEMU hook (kvm-unit-tests' realmode.c takes IRQ 11 at 0x73).  KVM
+ * creates them never initialised, both at vector base 0, where IRQ 11 would come as vector 3.
+ * Every line stays edge-triggered and unmasked, as hopvm always left them: a BIOS masks the
+ * lines it does not serve, but its timer tick, which ends a HLT waiting on a masked line
+ * under QEMU, does not run here.  Applied to a state read back with KVM_GET_IRQCHIP. */
+#define X86_BIOS_PIC_MASTER_BASE 0x08
+#define X86_BIOS_PIC_SLAVE_BASE 0x70
+void x86_pic_bios_state(struct kvm_pic_state *pic, bool slave);
+
 /* The MSRs firmware sets before handing over: fast strings on, system-call MSRs zeroed.
  * The TSC is left as KVM started it, in step on every vCPU (a restore from a migration stream
  * sets it, with the other MSRs, in vm_state.c). */

@@ -172,6 +172,36 @@ static void test_vcpu_gets_its_apic_id(void **state)
 	free(t);
 }
 
+/* KVM's PICs as created (all zero, ICW1 never written) become a BIOS's: IRQ 11 at vector 0x73,
+ * not at 3; what the lines hold (IRR, ISR) and the chip's ELCR mask are left alone. */
+static void test_pics_as_bios_leaves_them(void **state)
+{
+	struct kvm_pic_state master = { .irr = 0x01, .elcr_mask = 0xf8, .imr = 0xff,
+					.init_state = 1, .elcr = 0x08 };
+	struct kvm_pic_state slave = { .isr = 0x08, .elcr_mask = 0xde };
+
+	(void)state;
+	x86_pic_bios_state(&master, false);
+	x86_pic_bios_state(&slave, true);
+	assert_int_equal(master.irq_base, 0x08);
+	assert_int_equal(slave.irq_base, 0x70);
+	assert_int_equal(slave.irq_base + (11 - 8), 0x73);
+	for (unsigned i = 0; i < 2; i++) {
+		const struct kvm_pic_state *p = i ? &slave : &master;
+
+		assert_int_equal(p->init_state, 0);
+		assert_int_equal(p->init4, 1);
+		assert_int_equal(p->imr, 0);
+		assert_int_equal(p->elcr, 0);
+		assert_int_equal(p->auto_eoi, 0);
+		assert_int_equal(p->read_reg_select, 0);
+	}
+	assert_int_equal(master.irr, 0x01);
+	assert_int_equal(slave.isr, 0x08);
+	assert_int_equal(master.elcr_mask, 0xf8);
+	assert_int_equal(slave.elcr_mask, 0xde);
+}
+
 static void test_double_fault_undeliverable(void **state)
 {
 	struct kvm_sregs sregs;
@@ -250,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_cpu_model_ignores_host_apic_ids),
 		cmocka_unit_test(test_cpu_model_keeps_other_differences),
 		cmocka_unit_test(test_vcpu_gets_its_apic_id),
+		cmocka_unit_test(test_pics_as_bios_leaves_them),
 		cmocka_unit_test(test_double_fault_undeliverable),
 		cmocka_unit_test(test_kvmclock_guest_time),
 	};

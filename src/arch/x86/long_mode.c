@@ -208,6 +208,22 @@ void x86_lapic_virtual_wire(struct kvm_lapic_state *lapic)
 	lapic_set_lvt(lapic, APIC_LVT_LINT1, APIC_DM_NMI);
 }
 
+void x86_pic_bios_state(struct kvm_pic_state *pic, bool slave)
+{
+	pic->irq_base = slave ? X86_BIOS_PIC_SLAVE_BASE : X86_BIOS_PIC_MASTER_BASE;
+	pic->init_state = 0;		/* ICW1 to ICW4 given */
+	pic->init4 = 1;			/* ICW4: 8086 mode, normal EOI, fully nested */
+	pic->auto_eoi = 0;
+	pic->rotate_on_auto_eoi = 0;
+	pic->special_fully_nested_mode = 0;
+	pic->special_mask = 0;
+	pic->poll = 0;
+	pic->read_reg_select = 0;	/* OCW3 reads give the IRR */
+	pic->priority_add = 0;
+	pic->imr = 0;
+	pic->elcr = 0;			/* every line edge-triggered */
+}
+
 void x86_boot_regs(struct kvm_regs *regs, uint64_t entry)
 {
 	memset(regs, 0, sizeof(*regs));
