@@ -86,6 +86,7 @@ struct virtio_pci {
 	pthread_mutex_t irq_lock;
 	bool broken_reported;		/* one message per reset for a broken ring, */
 	bool misuse_reported;		/* and one for a refused access */
+	unsigned reports;		/* messages in all, up to VIRTIO_PCI_MAX_REPORTS */
 
 	int notify_fd[VIRTIO_MAX_QUEUES];
 	uint64_t notify_base;		/* where the ioeventfds are, 0 if none */

@@ -99,6 +99,21 @@ void virtio_config_changed(struct virtio_device *vd)
 	raise_interrupt(vp, VIRTIO_PCI_ISR_CONFIG, vp->msix_config);
 }
 
+/* A guest that breaks and resets a device in a loop would fill hopvm's stderr with these
+ * messages: after VIRTIO_PCI_MAX_REPORTS a device says so once and goes quiet. */
+#define VIRTIO_PCI_MAX_REPORTS 32
+
+static bool may_report(struct virtio_pci *vp)
+{
+	if (vp->reports > VIRTIO_PCI_MAX_REPORTS)
+		return false;
+	if (vp->reports++ < VIRTIO_PCI_MAX_REPORTS)
+		return true;
+	fprintf(stderr, "hopvm: %s: %d broken rings and refused accesses reported; further ones "
+		"are not\n", vp->vd->ops->name, VIRTIO_PCI_MAX_REPORTS);
+	return false;
+}
+
 /* The device cannot go on: DEVICE_NEEDS_RESET, a config interrupt, and one message. */
 static void device_broken(struct virtio_pci *vp, const char *why)
 {
@@ -109,8 +124,9 @@ static void device_broken(struct virtio_pci *vp, const char *why)
 		vd->vq[q].enabled = false;
 	if (!vp->broken_reported) {
 		vp->broken_reported = true;
-		fprintf(stderr, "hopvm: %s: %s; the device stops until the guest resets it\n",
-			vd->ops->name, why);
+		if (may_report(vp))
+			fprintf(stderr, "hopvm: %s: %s; the device stops until the guest "
+				"resets it\n", vd->ops->name, why);
 	}
 	raise_interrupt(vp, VIRTIO_PCI_ISR_CONFIG, vp->msix_config);
 }
@@ -120,8 +136,9 @@ static void misuse(struct virtio_pci *vp, const char *what, unsigned q)
 {
 	if (!vp->misuse_reported) {
 		vp->misuse_reported = true;
-		fprintf(stderr, "hopvm: %s: the driver %s (queue %u); refused\n", vp->vd->ops->name,
-			what, q);
+		if (may_report(vp))
+			fprintf(stderr, "hopvm: %s: the driver %s (queue %u); refused\n",
+				vp->vd->ops->name, what, q);
 	}
 }
 

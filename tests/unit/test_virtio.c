@@ -6,6 +6,7 @@
 #include <linux/fuse.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "hopvm/error.h"
@@ -545,6 +546,47 @@ static void test_transport_broken_ring_msix(void **state)
 	virtio_pci_free(&vp);
 }
 
+/* A driver that breaks its ring and resets the device, again and again: 32 messages on
+ * stderr, then one saying the rest go unreported, then nothing. */
+static void test_transport_reports_bounded(void **state)
+{
+	FILE *log = tmpfile();
+	int saved = dup(STDERR_FILENO);
+	unsigned lines = 0, quiet = 0;
+	char line[512];
+
+	(void)state;
+	assert_non_null(log);
+	assert_true(saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(fileno(log), STDERR_FILENO) >= 0);
+	driver_setup(VIRTIO_F(VIRTIO_F_VERSION_1));
+	for (unsigned i = 0; i < 40; i++) {
+		driver_start_queue(0);
+		memset(ram + AVAIL, 0, 4);
+		avail_idx = 0;
+		put_desc(DESC, 0, DATA, 16, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0);
+		make_available(0);
+		bar_w(VIRTIO_PCI_NOTIFY, 0, 2);
+		virtio_pci_poll(&vp);
+		assert_true(bar_r(VIRTIO_PCI_STATUS, 1) & VIRTIO_STATUS_NEEDS_RESET);
+		bar_w(VIRTIO_PCI_STATUS, 0, 1);
+	}
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	rewind(log);
+	while (fgets(line, sizeof(line), log) != NULL) {
+		lines++;
+		quiet += strstr(line, "32 broken rings and refused accesses reported; "
+				"further ones are not") != NULL;
+	}
+	fclose(log);
+	assert_int_equal(lines, 33);
+	assert_int_equal(quiet, 1);
+	virtio_pci_free(&vp);
+}
+
 static void test_transport_save_load(void **state)
 {
 	uint8_t buf[4096];
@@ -821,6 +863,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transport_rng_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_features_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_broken_ring_msix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transport_reports_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_save_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transport_load_used_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_console_transmit, setup, teardown),
